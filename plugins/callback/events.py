@@ -1,0 +1,110 @@
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+name: events
+type: notification
+short_description: Stream structured run events (JSON lines) to the dockyard runner
+description:
+  - Writes one JSON object per line for every play, task and per-host result, and the final stats,
+    to the file descriptor named by the environment variable E(DOCKYARD_EVENTS_FD).
+  - The C(dockyard) runner opens that pipe and draws its progress view and summary from it, so it never
+    parses Ansible's human output. Without E(DOCKYARD_EVENTS_FD) the plugin does nothing.
+  - Results of C(no_log) tasks carry no output, only their status.
+version_added: 1.0.0
+author: dockyard developers
+requirements:
+  - enable in callbacks_enabled (the runner does this)
+"""
+
+import json
+import os
+import time
+
+from ansible.plugins.callback import CallbackBase
+
+# Keys of a failed result worth showing a person; anything else stays in the run log.
+_FAILURE_KEYS = ("msg", "rc", "stderr", "stdout", "cmd")
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = "notification"
+    CALLBACK_NAME = "dockyard.fleet.events"
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self):
+        super().__init__()
+        fd = os.environ.get("DOCKYARD_EVENTS_FD")
+        self._out = os.fdopen(int(fd), "w", buffering=1, encoding="utf-8") if fd else None
+        self._task_started = {}
+
+    def _emit(self, event, **data):
+        if self._out is None:
+            return
+        data.update(event=event, time=time.time())
+        try:
+            self._out.write(json.dumps(data, default=str) + "\n")
+        except (BrokenPipeError, ValueError):
+            # The runner went away; Ansible carries on and keeps its own log.
+            self._out = None
+
+    # ansible-core 2.17 and 2.18 only have the underscore attributes; 2.19+ keeps them as aliases.
+    def _result_event(self, event, result, **extra):
+        task = result._task
+        started = self._task_started.get(task._uuid, time.time())
+        data = result._result
+        payload = {
+            "host": result._host.get_name(),
+            "task": task.get_name(),
+            "role": task._role.get_name() if task._role else None,
+            "action": task.action,
+            "changed": bool(data.get("changed", False)),
+            "duration": round(time.time() - started, 3),
+        }
+        if event in ("failed", "unreachable"):
+            if data.get("_ansible_no_log") or task.no_log:
+                payload["msg"] = "the output has been hidden because no_log is set on this task"
+            else:
+                payload.update({key: data[key] for key in _FAILURE_KEYS if data.get(key) not in (None, "")})
+        payload.update(extra)
+        self._emit(event, **payload)
+
+    def v2_playbook_on_start(self, playbook):
+        self._emit("playbook_start", playbook=os.path.basename(playbook._file_name))
+
+    def v2_playbook_on_play_start(self, play):
+        hosts = play.get_variable_manager()._inventory.get_hosts(play.hosts)
+        self._emit("play_start", play=play.get_name(), hosts=[host.get_name() for host in hosts])
+
+    def v2_playbook_on_task_start(self, task, is_conditional):
+        self._task_started[task._uuid] = time.time()
+        self._emit(
+            "task_start",
+            task=task.get_name(),
+            role=task._role.get_name() if task._role else None,
+            action=task.action,
+        )
+
+    def v2_playbook_on_handler_task_start(self, task):
+        self.v2_playbook_on_task_start(task, False)
+
+    def v2_runner_on_ok(self, result):
+        self._result_event("changed" if result._result.get("changed") else "ok", result)
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._result_event("failed", result, ignored=bool(ignore_errors))
+
+    def v2_runner_on_skipped(self, result):
+        self._result_event("skipped", result)
+
+    def v2_runner_on_unreachable(self, result):
+        self._result_event("unreachable", result)
+
+    def v2_playbook_on_stats(self, stats):
+        hosts = {}
+        for host in sorted(stats.processed):
+            summary = stats.summarize(host)
+            hosts[host] = {key: summary.get(key, 0) for key in
+                           ("ok", "changed", "failures", "unreachable", "skipped", "rescued", "ignored")}
+        self._emit("stats", hosts=hosts)

@@ -1,0 +1,180 @@
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A small Docker Engine API client for modules running on target hosts.
+
+It needs nothing but Python's standard library: HTTP/1.1 over the Engine's unix
+socket, JSON bodies, and API version negotiation against ``GET /version`` so
+that one client works with every Engine from 20.10 (API 1.41) onwards.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import time
+from urllib.parse import urlencode
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+
+# The oldest API the collection is written against (Engine 20.10, Debian 12's
+# docker.io) and the newest it knows; the negotiated version is the server's,
+# capped at MAX_API_VERSION.
+MIN_API_VERSION = "1.41"
+MAX_API_VERSION = "1.47"
+
+# Options every Engine API module takes (documented in doc fragment dockyard.fleet.docker).
+COMMON_ARGS = {
+    "docker_host": {"type": "str", "default": DEFAULT_SOCKET},
+    "api_timeout": {"type": "int", "default": 60},
+}
+
+
+def _version_tuple(version):
+    return tuple(int(part) for part in version.split("."))
+
+
+def negotiate_api_version(server_version, server_min_version=None):
+    """Return the API version to speak, or raise DockerError if none fits."""
+    if not server_version:
+        return MIN_API_VERSION
+    chosen = min(_version_tuple(server_version), _version_tuple(MAX_API_VERSION))
+    if chosen < _version_tuple(MIN_API_VERSION):
+        raise DockerError(
+            "Docker Engine API %s is too old: dockyard needs API %s (Docker Engine 20.10) or newer. "
+            "Upgrade Docker Engine on this host." % (server_version, MIN_API_VERSION)
+        )
+    if server_min_version and chosen < _version_tuple(server_min_version):
+        raise DockerError(
+            "Docker Engine requires API %s or newer, but dockyard speaks at most %s. "
+            "Upgrade the dockyard collection." % (server_min_version, MAX_API_VERSION)
+        )
+    return ".".join(str(part) for part in chosen)
+
+
+class DockerError(Exception):
+    """A failed Engine API call; ``status`` is the HTTP status (None when unreachable)."""
+
+    def __init__(self, message, status=None):
+        super().__init__(message)
+        self.status = status
+
+
+class DockerUnreachable(DockerError):
+    """The Engine's socket could not be reached at all."""
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self._socket_path = socket_path
+
+    def connect(self):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self._socket_path)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class DockerAPI:
+    """Engine API over a unix socket. One connection per request keeps it simple and safe."""
+
+    def __init__(self, socket_path=DEFAULT_SOCKET, timeout=60):
+        if socket_path.startswith("unix://"):
+            socket_path = socket_path[len("unix://"):]
+        self.socket_path = socket_path
+        self.timeout = timeout
+        self._api_version = None
+
+    # -- transport -------------------------------------------------------
+    def _raw(self, method, path, body=None, headers=None, timeout=None):
+        conn = _UnixHTTPConnection(self.socket_path, timeout or self.timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            response = conn.getresponse()
+            return response.status, response.read()
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
+            raise DockerUnreachable(
+                "Docker Engine is not answering on %s (%s). Is dockerd running? "
+                "Check `systemctl status docker` or the daemon log." % (self.socket_path, exc)
+            ) from exc
+        except (OSError, http.client.HTTPException) as exc:
+            raise DockerUnreachable(
+                "Talking to Docker Engine on %s failed during %s %s: %s" % (self.socket_path, method, path, exc)
+            ) from exc
+        finally:
+            conn.close()
+
+    @property
+    def api_version(self):
+        if self._api_version is None:
+            status, data = self._raw("GET", "/version")
+            if status != 200:
+                raise DockerError("GET /version answered HTTP %s: %s" % (status, _message(data)), status)
+            version = json.loads(data)
+            self._api_version = negotiate_api_version(version.get("ApiVersion"), version.get("MinAPIVersion"))
+        return self._api_version
+
+    def request(self, method, path, query=None, body=None, expect=(200, 201, 204), timeout=None):
+        """Send one request to the versioned API and return the decoded JSON (or None)."""
+        url = "/v%s%s" % (self.api_version, path)
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
+        headers = {}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            headers["Content-Type"] = "application/json"
+        status, data = self._raw(method, url, payload, headers, timeout)
+        if status not in expect:
+            raise DockerError("%s %s failed with HTTP %s: %s" % (method, path, status, _message(data)), status)
+        if not data:
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data.decode("utf-8", "replace")
+
+    # -- conveniences ------------------------------------------------------
+    def get(self, path, **query):
+        return self.request("GET", path, query=query or None)
+
+    def ping(self):
+        status, data = self._raw("GET", "/_ping", timeout=5)
+        return status == 200 and data.strip() == b"OK"
+
+    def wait_until_ready(self, timeout, interval=0.5):
+        """Wait up to ``timeout`` seconds for the Engine to answer /_ping; raise the last error."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if self.ping():
+                    return
+                error = DockerError("Docker Engine on %s answered /_ping but not OK" % self.socket_path)
+            except DockerError as exc:
+                error = exc
+            if time.monotonic() >= deadline:
+                raise DockerUnreachable("%s (waited %ss)" % (error, timeout))
+            time.sleep(interval)
+
+    def version(self):
+        return self.get("/version")
+
+    def info(self):
+        return self.get("/info")
+
+
+def client_from_params(params):
+    """The client for a module whose argument_spec includes COMMON_ARGS."""
+    return DockerAPI(params["docker_host"], params["api_timeout"])
+
+
+def _message(data):
+    try:
+        return json.loads(data).get("message", "").strip() or data.decode("utf-8", "replace")
+    except (ValueError, AttributeError):
+        return data.decode("utf-8", "replace").strip()

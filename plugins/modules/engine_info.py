@@ -1,0 +1,114 @@
+#!/usr/bin/python
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: engine_info
+short_description: Wait for Docker Engine to answer and report its version, settings and swarm state
+description:
+  - Asks the Docker Engine on the target host for C(/version) and C(/info) through the collection's own
+    Engine API client (no Docker SDK for Python needed).
+  - With O(wait_timeout), waits until the Engine answers; used after every daemon (re)start so that a
+    restart is always followed by a readiness check.
+version_added: 1.0.0
+author: dockyard developers
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+  - dockyard.fleet.docker.info_module
+options:
+  wait_timeout:
+    description:
+      - Seconds to wait for the Engine to answer before failing. V(0) asks once.
+    type: int
+    default: 0
+"""
+
+EXAMPLES = r"""
+- name: Wait up to 60 seconds for Docker Engine after a restart
+  dockyard.fleet.engine_info:
+    wait_timeout: 60
+
+- name: Read the Engine's state
+  dockyard.fleet.engine_info:
+  register: engine
+
+- name: Show the storage driver
+  ansible.builtin.debug:
+    msg: "{{ engine.engine.storage_driver }}"
+"""
+
+RETURN = r"""
+engine:
+  description: The Engine's version and the settings operators ask about most.
+  returned: success
+  type: dict
+  contains:
+    server_version: {description: Docker Engine version., type: str, sample: 20.10.24+dfsg1}
+    api_version: {description: API version the module negotiated., type: str, sample: "1.41"}
+    os: {description: Operating system as the Engine reports it., type: str, sample: Debian GNU/Linux 12 (bookworm)}
+    kernel_version: {description: Kernel version., type: str}
+    storage_driver: {description: Storage driver in use., type: str, sample: overlay2}
+    cgroup_driver: {description: Cgroup driver., type: str, sample: systemd}
+    cgroup_version: {description: Cgroup version., type: str, sample: "1"}
+    docker_root_dir: {description: The Engine's data root., type: str, sample: /var/lib/docker}
+    logging_driver: {description: Default logging driver., type: str, sample: json-file}
+    live_restore: {description: Whether live-restore is on., type: bool}
+    containers_running: {description: Number of running containers., type: int}
+    swarm:
+      description: Swarm state of this node.
+      type: dict
+      contains:
+        state: {description: "C(inactive), C(pending), C(active), C(error) or C(locked).", type: str}
+        node_id: {description: Node ID when part of a swarm., type: str}
+        is_manager: {description: Whether this node is a manager., type: bool}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
+    COMMON_ARGS,
+    DockerError,
+    client_from_params,
+)
+
+
+def engine_facts(api):
+    version = api.version()
+    info = api.info()
+    swarm = info.get("Swarm") or {}
+    return {
+        "server_version": version.get("Version"),
+        "api_version": api.api_version,
+        "os": info.get("OperatingSystem"),
+        "kernel_version": info.get("KernelVersion"),
+        "storage_driver": info.get("Driver"),
+        "cgroup_driver": info.get("CgroupDriver"),
+        "cgroup_version": info.get("CgroupVersion"),
+        "docker_root_dir": info.get("DockerRootDir"),
+        "logging_driver": info.get("LoggingDriver"),
+        "live_restore": info.get("LiveRestoreEnabled"),
+        "containers_running": info.get("ContainersRunning"),
+        "swarm": {
+            "state": swarm.get("LocalNodeState"),
+            "node_id": swarm.get("NodeID") or None,
+            "is_manager": bool(swarm.get("ControlAvailable")),
+        },
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(COMMON_ARGS, wait_timeout={"type": "int", "default": 0}),
+        supports_check_mode=True,
+    )
+    api = client_from_params(module.params)
+    try:
+        if module.params["wait_timeout"] > 0:
+            api.wait_until_ready(module.params["wait_timeout"])
+        facts = engine_facts(api)
+    except DockerError as exc:
+        module.fail_json(msg="Failed to read Docker Engine state: %s" % exc)
+    module.exit_json(changed=False, engine=facts)
+
+
+if __name__ == "__main__":
+    main()

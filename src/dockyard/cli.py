@@ -1,0 +1,115 @@
+"""The `dockyard` command: a thin argument layer over testable functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dockyard import __version__, lab
+from dockyard.errors import DockyardError, UsageError
+from dockyard.runner import run_playbook
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dockyard",
+        description="One Ansible inventory in, a working container platform out.",
+    )
+    parser.add_argument("--version", action="version", version=f"dockyard {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = commands.add_parser("up", help="build the whole platform from an inventory (playbooks/site.yml)",
+                             description="Run playbooks/site.yml against an inventory, with live progress "
+                                         "and a summary table. The exit code is 0 only when every host succeeded.")
+    up.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    up.add_argument("-l", "--limit", help="run on these hosts or groups only (Ansible pattern)")
+    up.add_argument("-t", "--tags", help="run only tasks with these tags (comma-separated)")
+    up.add_argument("-C", "--check", action="store_true", help="predict changes, change nothing")
+    up.add_argument("-D", "--diff", action="store_true", help="show what changes in files and settings")
+    up.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
+                    help="set a variable (repeatable; @file works as in Ansible)")
+    up.set_defaults(func=cmd_up)
+
+    lab_parser = commands.add_parser("lab", help="throw-away lab hosts on this machine",
+                                     description="Real servers on this machine for trying and testing dockyard: "
+                                                 "containers running systemd and sshd on a private network.")
+    lab_commands = lab_parser.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
+    lab_up = lab_commands.add_parser("up", help="create the lab (or converge it) and write its inventory")
+    lab_up.add_argument("--hosts", type=int, default=3, help="number of hosts (default 3)")
+    lab_up.add_argument("--managers", type=int,
+                        help="how many hosts are swarm managers (odd; default 1, or 3 from 5 hosts up)")
+    lab_up.add_argument("--mirror", help="Debian mirror for the base image (default: the one apt uses here)")
+    lab_up.set_defaults(func=cmd_lab_up)
+    lab_down = lab_commands.add_parser("down", help="remove every container, network, volume and key of the lab")
+    lab_down.set_defaults(func=cmd_lab_down)
+    lab_status = lab_commands.add_parser("status", help="show the lab's hosts and missing kernel features")
+    lab_status.set_defaults(func=cmd_lab_status)
+    for sub in (lab_up, lab_down, lab_status):
+        sub.add_argument("--name", default="lab", help="lab name, to keep several labs apart (default: lab)")
+    lab_up.add_argument("--inventory-dir", type=Path, default=Path("inventory/lab"),
+                        help="where hosts.yml and the SSH key go (default: inventory/lab)")
+    return parser
+
+
+def cmd_up(args) -> int:
+    if not Path(args.inventory).exists():
+        raise UsageError(f"inventory {args.inventory} does not exist; create it (see inventory/example/) "
+                         "or make a lab with `dockyard lab up`")
+    result = run_playbook("site.yml", args.inventory, limit=args.limit, tags=args.tags, check=args.check,
+                          diff=args.diff, extra_vars=args.extra_vars)
+    return result.exit_code
+
+
+def cmd_lab_up(args) -> int:
+    managers = args.managers if args.managers is not None else lab.default_managers(args.hosts)
+    spec = lab.LabSpec(args.name, args.hosts, managers, args.inventory_dir)
+    hosts = lab.up(spec, args.mirror or lab.apt_mirror(), run_playbook)
+    print(f"lab {spec.name}: {len(hosts)} hosts up; inventory {spec.inventory_path}")
+    print_table([{"host": h.name, "address": h.address, "container": h.container} for h in hosts])
+    print(f"try: ansible -i {spec.inventory_path} docker_hosts -m ping")
+    return 0
+
+
+def cmd_lab_down(args) -> int:
+    lab.down(args.name)
+    return 0
+
+
+def cmd_lab_status(args) -> int:
+    if not lab.engine_answers():
+        raise DockyardError("Docker Engine on this machine does not answer, so there is no lab to show; "
+                            "`dockyard lab up` installs and starts it.")
+    rows = lab.status(args.name)
+    if not rows:
+        print(f"lab {args.name}: no hosts (create them with `dockyard lab up --name {args.name}`)")
+    else:
+        print_table(rows)
+    for feature, state in lab.kernel_features().items():
+        print(f"kernel {feature}: {state}")
+    healthy = rows and all(r["systemd"] == "running" and r["ssh"] == "answers" for r in rows)
+    return 0 if healthy else 1
+
+
+def print_table(rows: list[dict]) -> None:
+    columns = list(rows[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(str(row[c]).ljust(widths[c]) for c in columns).rstrip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DockyardError as exc:
+        print(f"dockyard: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("dockyard: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Where the dockyard.fleet collection lives and the environment Ansible runs with."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from dockyard.errors import EnvironmentProblem
+
+EVENTS_CALLBACK = "dockyard.fleet.events"
+
+
+def collection_root() -> Path:
+    """The repository root, which is the collection dockyard.fleet."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "galaxy.yml").is_file():
+        raise EnvironmentProblem(
+            f"dockyard cannot find its Ansible collection (no galaxy.yml in {root}). "
+            "Install dockyard from its source tree with `pip install -e .` (the Makefile does this)."
+        )
+    return root
+
+
+def collections_path() -> Path:
+    """A directory with ansible_collections/dockyard/fleet pointing at the collection root.
+
+    Ansible finds collections only under ansible_collections/<namespace>/<name>; a link
+    inside the checkout (.dockyard/ is git-ignored) makes the source tree importable
+    without ansible-galaxy, and each checkout gets its own.
+    """
+    root = collection_root()
+    base = root / ".dockyard" / "collections"
+    link = base / "ansible_collections" / "dockyard" / "fleet"
+    if not link.is_symlink() or link.resolve() != root:
+        link.parent.mkdir(parents=True, exist_ok=True)
+        tmp = link.with_name(".fleet.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(os.path.relpath(root, link.parent))
+        tmp.replace(link)
+    return base
+
+
+def ansible_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for an Ansible child process.
+
+    The shipped ansible.cfg is used unless ANSIBLE_CONFIG is already set; ANSIBLE_*
+    variables the user set keep winning over that file as usual.
+    """
+    if importlib.util.find_spec("ansible") is None:
+        raise EnvironmentProblem(
+            "Ansible is not importable from this Python; reinstall dockyard (`make setup`) "
+            "so that ansible-core is installed next to it."
+        )
+    env = dict(os.environ if base is None else base)
+    env.setdefault("ANSIBLE_CONFIG", str(collection_root() / "ansible.cfg"))
+    paths = [str(collections_path())]
+    if env.get("ANSIBLE_COLLECTIONS_PATH"):
+        paths.append(env["ANSIBLE_COLLECTIONS_PATH"])
+    env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(paths)
+    enabled = [c for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c]
+    if EVENTS_CALLBACK not in enabled:
+        enabled.append(EVENTS_CALLBACK)
+    env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(enabled)
+    env["ANSIBLE_NOCOLOR"] = "1"
+    return env
+
+
+def playbook_path(name: str) -> Path:
+    return collection_root() / "playbooks" / name

@@ -1,0 +1,109 @@
+"""Run a collection playbook as an argv list and follow it through structured events."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dockyard.collection import ansible_env, collection_root, playbook_path
+from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError
+from dockyard.progress import make_progress
+
+
+@dataclass
+class RunResult:
+    """What a playbook run did, per host, as its events told it."""
+
+    returncode: int
+    log_path: Path
+    duration: float
+    stats: dict[str, dict[str, int]] = field(default_factory=dict)
+    failures: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        if any(s.get("unreachable") for s in self.stats.values()):
+            return EXIT_UNREACHABLE
+        if any(s.get("failures") for s in self.stats.values()) or self.returncode:
+            return EXIT_FAILED
+        return EXIT_OK
+
+
+def log_dir() -> Path:
+    path = collection_root() / ".dockyard" / "logs"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def playbook_argv(playbook: str, inventory: str, *, limit=None, tags=None, check=False, diff=False,
+                  extra_vars=(), connection=None) -> list[str]:
+    argv = [sys.executable, "-m", "ansible", "playbook", "-i", inventory, str(playbook_path(playbook))]
+    if limit:
+        argv += ["--limit", limit]
+    if tags:
+        argv += ["--tags", tags]
+    if check:
+        argv.append("--check")
+    if diff:
+        argv.append("--diff")
+    if connection:
+        argv += ["--connection", connection]
+    for item in extra_vars:
+        argv += ["-e", item]
+    return argv
+
+
+def run_playbook(playbook: str, inventory: str, *, title: str | None = None, stream=None, **options) -> RunResult:
+    """Run ``playbooks/<playbook>`` and show progress; Ansible's own output goes to a log file."""
+    argv = playbook_argv(playbook, inventory, **options)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    log_path = log_dir() / f"{stamp}-{Path(playbook).stem}.log"
+    read_fd, write_fd = os.pipe()
+    env = ansible_env()
+    env["DOCKYARD_EVENTS_FD"] = str(write_fd)
+    progress = make_progress(stream or sys.stdout, title or f"{playbook} on {inventory}")
+    started = time.monotonic()
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(argv) + "\n")
+        log.flush()
+        try:
+            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    env=env, pass_fds=(write_fd,), cwd=collection_root())
+        finally:
+            os.close(write_fd)
+        result = RunResult(returncode=0, log_path=log_path, duration=0.0)
+        with os.fdopen(read_fd, encoding="utf-8") as events:
+            for line in events:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                result.events.append(event)
+                if event["event"] == "stats":
+                    result.stats = event["hosts"]
+                elif event["event"] in ("failed", "unreachable") and not event.get("ignored"):
+                    result.failures.append(event)
+                progress.handle(event)
+        result.returncode = proc.wait()
+    result.duration = time.monotonic() - started
+    progress.finish(result)
+    if not result.stats and result.returncode:
+        # Ansible stopped before running anything: a syntax error, a bad inventory or option.
+        raise DockyardError(
+            f"ansible-playbook {playbook} stopped before it ran (exit {result.returncode}): "
+            f"{_last_error(log_path)} (full log: {log_path})",
+            EXIT_USAGE,
+        )
+    return result
+
+
+def _last_error(log_path: Path) -> str:
+    lines = [line.strip() for line in log_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("ERROR")]
+    return (errors or lines or ["no output"])[-1]
