@@ -27,6 +27,14 @@ from ansible.plugins.callback import CallbackBase
 _FAILURE_KEYS = ("msg", "rc", "stderr", "stdout", "cmd")
 
 
+def _task_fields(task):
+    return {
+        "task": task.name or task.action,
+        "role": task._role.get_name(include_role_fqcn=False) if task._role else None,
+        "action": task.action,
+    }
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
@@ -56,9 +64,7 @@ class CallbackModule(CallbackBase):
         data = result._result
         payload = {
             "host": result._host.get_name(),
-            "task": task.get_name(),
-            "role": task._role.get_name() if task._role else None,
-            "action": task.action,
+            **_task_fields(task),
             "changed": bool(data.get("changed", False)),
             "duration": round(time.time() - started, 3),
         }
@@ -79,12 +85,7 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._task_started[task._uuid] = time.time()
-        self._emit(
-            "task_start",
-            task=task.get_name(),
-            role=task._role.get_name() if task._role else None,
-            action=task.action,
-        )
+        self._emit("task_start", **_task_fields(task))
 
     def v2_playbook_on_handler_task_start(self, task):
         self.v2_playbook_on_task_start(task, False)
