@@ -7,7 +7,8 @@ import sys
 from pathlib import Path
 
 from dockyard import __version__, lab
-from dockyard.errors import DockyardError, UsageError
+from dockyard.errors import DockyardError
+from dockyard.inventory import check_yaml_sources
 from dockyard.runner import run_playbook
 
 
@@ -53,9 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_up(args) -> int:
-    if not Path(args.inventory).exists():
-        raise UsageError(f"inventory {args.inventory} does not exist; create it (see inventory/example/) "
-                         "or make a lab with `dockyard lab up`")
+    check_yaml_sources(args.inventory)
     result = run_playbook("site.yml", args.inventory, limit=args.limit, tags=args.tags, check=args.check,
                           diff=args.diff, extra_vars=args.extra_vars)
     return result.exit_code

@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -216,9 +217,9 @@ def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
     legacy = sources_dir / "sources.list"
     if legacy.is_file():
         for line in legacy.read_text(encoding="utf-8").splitlines():
-            parts = line.split()
+            parts = re.sub(r"\[[^]]*\]", " ", line).split()  # drop "[arch=amd64 signed-by=...]"
             if len(parts) >= 3 and parts[0] == "deb" and parts[2] == "bookworm":
-                return next(p for p in parts[1:] if not p.startswith("["))
+                return parts[1]
     return DEFAULT_MIRROR
 
 

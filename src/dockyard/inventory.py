@@ -1,0 +1,29 @@
+"""Inventory checks that must pass before Ansible is started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from dockyard.errors import UsageError
+
+YAML_SUFFIXES = (".yml", ".yaml")
+
+
+def check_yaml_sources(inventory: str) -> None:
+    """Fail with file, line and column when a YAML inventory file does not parse."""
+    path = Path(inventory)
+    if not path.exists():
+        raise UsageError(f"inventory {inventory} does not exist; create it (see inventory/example/) "
+                         "or make a lab with `dockyard lab up`")
+    files = sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES) if path.is_dir() else [path]
+    for file in files:
+        if file.suffix not in YAML_SUFFIXES:
+            continue
+        try:
+            yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)
+            raise UsageError(f"inventory YAML error at {where}: {exc.problem or exc.context}") from exc

@@ -1,0 +1,43 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+LAB = "itest"
+
+
+def dockyard(*args, check=True):
+    proc = subprocess.run([sys.executable, "-m", "dockyard", *args], capture_output=True, text=True, check=False)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dockyard {' '.join(args)} exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def on_host(container, *argv):
+    """Run a command inside a lab host and return its stdout (asserting on the host itself)."""
+    return subprocess.run(["docker", "exec", container, *argv], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def labelled(kind, name=LAB):
+    """IDs of containers, networks or volumes carrying the lab's label."""
+    base = ["docker", kind, "ls", "-q"] if kind != "container" else ["docker", "ps", "-a", "-q"]
+    out = subprocess.run([*base, "--filter", f"label=dockyard.lab={name}"], capture_output=True, text=True,
+                         check=True).stdout
+    return sorted(out.split())
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """A 3-host lab for the whole session; removed at the end, whatever happened."""
+    inventory_dir = tmp_path_factory.mktemp("lab")
+    try:
+        dockyard("lab", "up", "--hosts", "3", "--name", LAB, "--inventory-dir", str(inventory_dir))
+        yield inventory_dir
+    finally:
+        dockyard("lab", "down", "--name", LAB)
+
+
+def docker_info(container):
+    return json.loads(on_host(container, "docker", "info", "--format", "{{json .}}"))

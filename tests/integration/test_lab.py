@@ -1,0 +1,68 @@
+"""`dockyard lab`: real systemd + sshd hosts on this machine."""
+
+import subprocess
+import sys
+
+import pytest
+from conftest import LAB, dockyard, labelled, on_host
+
+from dockyard import lab as labmod
+from dockyard.errors import EnvironmentProblem
+
+pytestmark = pytest.mark.lab
+CONTAINERS = [f"dockyard-{LAB}-node{i}" for i in (1, 2, 3)]
+
+
+def test_hosts_boot_systemd_and_answer_ansible_ping_over_ssh(lab):
+    for container in CONTAINERS:
+        assert on_host(container, "systemctl", "is-system-running") == "running"
+        assert on_host(container, "systemctl", "is-active", "ssh") == "active"
+    proc = subprocess.run([sys.executable, "-m", "ansible", "adhoc", "-i", str(lab / "hosts.yml"), "docker_hosts",
+                           "-m", "ansible.builtin.ping"], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for host in ("node1", "node2", "node3"):
+        assert f"{host} | SUCCESS" in proc.stdout
+
+
+def test_lab_up_twice_keeps_the_same_hosts(lab):
+    before = labelled("container")
+    inventory = (lab / "hosts.yml").read_text()
+    dockyard("lab", "up", "--hosts", "3", "--name", LAB, "--inventory-dir", str(lab))
+    assert labelled("container") == before and len(before) == 3
+    assert (lab / "hosts.yml").read_text() == inventory
+
+
+def test_lab_status_shows_hosts_and_names_missing_ipvs(lab):
+    proc = dockyard("lab", "status", "--name", LAB)
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("node")]
+    assert [(r[0], r[4], r[5]) for r in rows] == [(f"node{i}", "running", "answers") for i in (1, 2, 3)]
+    ipvs = labmod.kernel_features()["ipvs"]
+    assert f"kernel ipvs: {ipvs}" in proc.stdout
+    if not labmod.Path("/proc/net/ip_vs").exists():
+        assert "routing mesh" in ipvs and "mode: host" in ipvs
+
+
+def test_debootstrap_failure_is_a_clear_error(monkeypatch):
+    # A recipe no image exists for, and a mirror on a closed loopback port: debootstrap fails fast.
+    monkeypatch.setattr(labmod, "PACKAGES", (*labmod.PACKAGES, "hello"))
+    with pytest.raises(EnvironmentProblem) as failure:
+        labmod.ensure_image("http://127.0.0.1:9/debian", out=lambda _: None)
+    message = str(failure.value)
+    assert message.startswith("debootstrap failed (exit ")
+    assert "http://127.0.0.1:9/debian" in message and "--mirror URL" in message
+
+
+def test_lab_down_removes_everything_it_made_and_nothing_else(tmp_path):
+    other = subprocess.run(["docker", "volume", "create", "--label", "dockyard.lab=someone-else", "keep-me"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        dockyard("lab", "up", "--hosts", "1", "--name", "itest-down", "--inventory-dir", str(tmp_path / "inv"))
+        assert len(labelled("container", "itest-down")) == 1
+        dockyard("lab", "down", "--name", "itest-down")
+        for kind in ("container", "network", "volume"):
+            assert labelled(kind, "itest-down") == [], kind
+        assert not (tmp_path / "inv").exists()
+        assert labelled("volume", "someone-else") == [other]
+    finally:
+        subprocess.run(["docker", "volume", "rm", "-f", other], check=False, capture_output=True)
+        dockyard("lab", "down", "--name", "itest-down", check=False)

@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+
+def dockyard(*args):
+    return subprocess.run([sys.executable, "-m", "dockyard", *args], capture_output=True, text=True, check=False)
+
+
+def test_missing_inventory_is_one_line_and_exit_2(tmp_path):
+    proc = dockyard("up", "-i", str(tmp_path / "nope.yml"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("dockyard: error: inventory ") and "Traceback" not in proc.stderr
+    assert "dockyard lab up" in proc.stderr
+
+
+def test_even_managers_are_refused_before_anything_is_made():
+    proc = dockyard("lab", "up", "--hosts", "4", "--managers", "2", "--name", "never-made")
+    assert proc.returncode == 2
+    assert "--managers 2: Swarm needs an odd number of managers" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_syntax_error_in_inventory_is_reported_not_traced(tmp_path):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("all:\n  hosts: [unclosed\n")
+    proc = dockyard("up", "-i", str(inv), "--check")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert f"inventory YAML error at {inv}:3:1" in proc.stderr
+
+
+def test_unparsed_inventory_fails_instead_of_running_on_no_hosts(tmp_path):
+    inv = tmp_path / "hosts"
+    inv.write_text("[docker_hosts]\nbad:host:name:\n")
+    proc = dockyard("up", "-i", str(inv), "--check")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "stopped before it ran" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_help_lists_every_command():
+    out = dockyard("--help").stdout
+    assert "up" in out and "lab" in out
+    lab_help = dockyard("lab", "--help").stdout
+    for action in ("up", "down", "status"):
+        assert action in lab_help
