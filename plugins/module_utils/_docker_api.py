@@ -41,13 +41,14 @@ def negotiate_api_version(server_version, server_min_version=None):
     chosen = min(_version_tuple(server_version), _version_tuple(MAX_API_VERSION))
     if chosen < _version_tuple(MIN_API_VERSION):
         raise DockerError(
-            "Docker Engine API %s is too old: dockyard needs API %s (Docker Engine 20.10) or newer. "
-            "Upgrade Docker Engine on this host." % (server_version, MIN_API_VERSION)
+            f"Docker Engine API {server_version} is too old: dockyard needs API {MIN_API_VERSION} "
+            "(Docker Engine 20.10) or newer. "
+            "Upgrade Docker Engine on this host."
         )
     if server_min_version and chosen < _version_tuple(server_min_version):
         raise DockerError(
-            "Docker Engine requires API %s or newer, but dockyard speaks at most %s. "
-            "Upgrade the dockyard collection." % (server_min_version, MAX_API_VERSION)
+            f"Docker Engine requires API {server_min_version} or newer, but dockyard speaks at most {MAX_API_VERSION}. "
+            "Upgrade the dockyard collection."
         )
     return ".".join(str(part) for part in chosen)
 
@@ -99,12 +100,12 @@ class DockerAPI:
             return response.status, response.read()
         except (FileNotFoundError, ConnectionRefusedError, PermissionError) as exc:
             raise DockerUnreachable(
-                "Docker Engine is not answering on %s (%s). Is dockerd running? "
-                "Check `systemctl status docker` or the daemon log." % (self.socket_path, exc)
+                f"Docker Engine is not answering on {self.socket_path} ({exc}). Is dockerd running? "
+                "Check `systemctl status docker` or the daemon log."
             ) from exc
         except (OSError, http.client.HTTPException) as exc:
             raise DockerUnreachable(
-                "Talking to Docker Engine on %s failed during %s %s: %s" % (self.socket_path, method, path, exc)
+                f"Talking to Docker Engine on {self.socket_path} failed during {method} {path}: {exc}"
             ) from exc
         finally:
             conn.close()
@@ -114,14 +115,14 @@ class DockerAPI:
         if self._api_version is None:
             status, data = self._raw("GET", "/version")
             if status != 200:
-                raise DockerError("GET /version answered HTTP %s: %s" % (status, _message(data)), status)
+                raise DockerError(f"GET /version answered HTTP {status}: {_message(data)}", status)
             version = json.loads(data)
             self._api_version = negotiate_api_version(version.get("ApiVersion"), version.get("MinAPIVersion"))
         return self._api_version
 
     def request(self, method, path, query=None, body=None, expect=(200, 201, 204), timeout=None):
         """Send one request to the versioned API and return the decoded JSON (or None)."""
-        url = "/v%s%s" % (self.api_version, path)
+        url = f"/v{self.api_version}{path}"
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
         headers = {}
@@ -131,7 +132,7 @@ class DockerAPI:
             headers["Content-Type"] = "application/json"
         status, data = self._raw(method, url, payload, headers, timeout)
         if status not in expect:
-            raise DockerError("%s %s failed with HTTP %s: %s" % (method, path, status, _message(data)), status)
+            raise DockerError(f"{method} {path} failed with HTTP {status}: {_message(data)}", status)
         if not data:
             return None
         try:
@@ -154,11 +155,11 @@ class DockerAPI:
             try:
                 if self.ping():
                     return
-                error = DockerError("Docker Engine on %s answered /_ping but not OK" % self.socket_path)
+                error = DockerError(f"Docker Engine on {self.socket_path} answered /_ping but not OK")
             except DockerError as exc:
                 error = exc
             if time.monotonic() >= deadline:
-                raise DockerUnreachable("%s (waited %ss)" % (error, timeout))
+                raise DockerUnreachable(f"{error} (waited {timeout}s)")
             time.sleep(interval)
 
     def version(self):

@@ -106,7 +106,7 @@ def main():
             api.wait_until_ready(module.params["wait_timeout"])
         facts = engine_facts(api)
     except DockerError as exc:
-        module.fail_json(msg="Failed to read Docker Engine state: %s" % exc)
+        module.fail_json(msg=f"Failed to read Docker Engine state: {exc}")
     module.exit_json(changed=False, engine=facts)
 
 

@@ -63,6 +63,8 @@ def ansible_env(base: dict[str, str] | None = None) -> dict[str, str]:
         enabled.append(EVENTS_CALLBACK)
     env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(enabled)
     env["ANSIBLE_NOCOLOR"] = "1"
+    # An inventory that does not parse is an error, not an empty run that "succeeds".
+    env.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")
     return env
 
 

@@ -3,7 +3,7 @@
 import io
 
 import pytest
-from conftest import dockyard, docker_info, on_host
+from conftest import docker_info, dockyard, on_host
 
 from dockyard.runner import run_playbook
 
@@ -49,3 +49,10 @@ def test_engine_that_cannot_start_fails_naming_host_and_task(lab):
         on_host(container, "rm", "-f", "/etc/docker/daemon.json")
         on_host(container, "sh", "-c", "systemctl reset-failed docker; systemctl start docker")
     assert docker_info(container)["ServerVersion"]
+
+
+def test_bad_variable_fails_before_the_engine_is_touched_naming_it(lab):
+    proc = dockyard("up", "-i", str(lab / "hosts.yml"), "-e", "engine_source=docker_hub", check=False)
+    assert proc.returncode == 1
+    assert "engine_source" in proc.stdout and "docker_hub" in proc.stdout
+    assert "Install Docker Engine packages" not in proc.stdout  # stopped at argument validation

@@ -11,7 +11,7 @@ def test_negotiation_speaks_the_newest_common_version(server, server_min, expect
 
 
 def test_too_old_engine_is_refused_with_the_fix():
-    with pytest.raises(api.DockerError, match="too old.*Upgrade Docker Engine"):
+    with pytest.raises(api.DockerError, match=r"too old.*Upgrade Docker Engine"):
         api.negotiate_api_version("1.40")
 
 

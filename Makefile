@@ -1,0 +1,44 @@
+# The README's two commands: `make demo` and `make test`. Both set themselves up.
+VENV    := .venv
+BIN     := $(VENV)/bin
+PYTHON  ?= python3
+HOSTS   ?= 3
+
+.PHONY: setup demo test lint unit integration lab-down clean
+
+$(BIN)/dockyard: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(BIN)/dockyard
+
+# Docker Engine on this machine (installed by the collection's engine role), a lab of
+# $(HOSTS) hosts, then the whole platform on them.
+demo: setup
+	$(BIN)/dockyard lab up --hosts $(HOSTS)
+	$(BIN)/dockyard up -i inventory/lab/hosts.yml
+
+test: setup lint
+	$(BIN)/pytest -ra tests
+
+# ansible-lint resolves dockyard.fleet.* through the same collection link the runner makes.
+lint: setup
+	$(BIN)/ruff check src tests plugins
+	$(BIN)/yamllint --strict .
+	$(BIN)/python -c "from dockyard.collection import collections_path; collections_path()"
+	PATH=$(CURDIR)/$(BIN):$$PATH ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.dockyard/collections \
+	  $(BIN)/ansible-lint --offline --profile production
+
+unit: setup
+	$(BIN)/pytest -ra tests/unit
+
+integration: setup
+	$(BIN)/pytest -ra tests/integration
+
+lab-down: setup
+	$(BIN)/dockyard lab down
+
+clean: lab-down
+	rm -rf $(VENV) .dockyard

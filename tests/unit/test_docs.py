@@ -1,0 +1,43 @@
+"""Every plugin's documentation renders with ansible-doc, and every role has its docs page."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dockyard.collection import ansible_env
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGINS = [("module", p.stem) for p in sorted((ROOT / "plugins/modules").glob("*.py"))] + [
+    ("filter", "packages_to_install"),
+    ("callback", "events"),
+]
+
+
+@pytest.mark.parametrize(("kind", "name"), PLUGINS)
+def test_ansible_doc_renders(kind, name):
+    proc = subprocess.run([sys.executable, "-m", "ansible", "doc", "--json", "-t", kind, f"dockyard.fleet.{name}"],
+                          capture_output=True, text=True, env=ansible_env(), check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)[f"dockyard.fleet.{name}"]["doc"]
+    assert doc["short_description"] and doc["description"]
+
+
+@pytest.mark.parametrize("role", sorted(p.name for p in (ROOT / "roles").iterdir()))
+def test_every_role_has_a_docs_page_and_argument_spec(role):
+    assert (ROOT / "docs/roles" / f"{role}.md").is_file()
+    assert (ROOT / "roles" / role / "meta/argument_specs.yml").is_file()
+
+
+@pytest.mark.parametrize("role", sorted(p.name for p in (ROOT / "roles").iterdir()))
+def test_argument_spec_matches_defaults_key_for_key(role):
+    defaults = yaml.safe_load((ROOT / "roles" / role / "defaults/main.yml").read_text()) or {}
+    spec = yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())
+    options = spec["argument_specs"]["main"]["options"]
+    assert set(options) == set(defaults)
+    for name, option in options.items():
+        assert option.get("default") == defaults[name], name
+        assert name.startswith(f"{role}_"), f"{name} is not prefixed with the role name"
