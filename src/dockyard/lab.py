@@ -395,12 +395,14 @@ def down(name: str, out=print) -> int:
         docker("volume", "rm", "-f", volume)
     network = lab_network(name)
     if network:
-        inventory_dir = Path(network["Labels"].get(f"{LABEL}.inventory", ""))
+        recorded = network["Labels"].get(f"{LABEL}.inventory")
         docker("network", "rm", network["Id"])
-        for generated in ("hosts.yml", "id_ed25519", "id_ed25519.pub"):
-            (inventory_dir / generated).unlink(missing_ok=True)
-        if inventory_dir.is_dir() and not any(inventory_dir.iterdir()):
-            inventory_dir.rmdir()
+        if recorded:  # only the directory `lab up` wrote to, never the current one by default
+            inventory_dir = Path(recorded)
+            for generated in ("hosts.yml", "id_ed25519", "id_ed25519.pub"):
+                (inventory_dir / generated).unlink(missing_ok=True)
+            if inventory_dir.is_dir() and not any(inventory_dir.iterdir()):
+                inventory_dir.rmdir()
         removed += 1
     out(f"lab {name}: removed {removed} object(s)" if removed else f"lab {name}: nothing to remove")
     return removed

@@ -55,8 +55,7 @@ class PlainProgress:
             line = self.hosts.setdefault(event["host"], HostLine())
             setattr(line, kind, getattr(line, kind) + 1)
             line.busy += event["duration"]
-            line.task = task_label(event)
-            label = task_label(event)
+            label = line.task = task_label(event)
             self.task_times[label] = max(self.task_times.get(label, 0.0), event["duration"])
             self.on_result(event)
 

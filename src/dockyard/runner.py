@@ -24,7 +24,6 @@ class RunResult:
     duration: float
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
-    events: list[dict] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -84,7 +83,6 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
                     event = json.loads(line)
                 except ValueError:
                     continue
-                result.events.append(event)
                 if event["event"] == "stats":
                     result.stats = event["hosts"]
                 elif event["event"] in ("failed", "unreachable") and not event.get("ignored"):
