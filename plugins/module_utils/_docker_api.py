@@ -42,13 +42,12 @@ def negotiate_api_version(server_version, server_min_version=None):
     if chosen < _version_tuple(MIN_API_VERSION):
         raise DockerError(
             f"Docker Engine API {server_version} is too old: dockyard needs API {MIN_API_VERSION} "
-            "(Docker Engine 20.10) or newer. "
-            "Upgrade Docker Engine on this host."
+            "(Docker Engine 20.10) or newer. Upgrade Docker Engine on this host."
         )
     if server_min_version and chosen < _version_tuple(server_min_version):
         raise DockerError(
-            f"Docker Engine requires API {server_min_version} or newer, but dockyard speaks at most {MAX_API_VERSION}. "
-            "Upgrade the dockyard collection."
+            f"Docker Engine requires API {server_min_version} or newer, "
+            f"but dockyard speaks at most {MAX_API_VERSION}. Upgrade the dockyard collection."
         )
     return ".".join(str(part) for part in chosen)
 

@@ -17,10 +17,8 @@ def check_yaml_sources(inventory: str) -> None:
     if not path.exists():
         raise UsageError(f"inventory {inventory} does not exist; create it (see inventory/example/) "
                          "or make a lab with `dockyard lab up`")
-    files = sorted(p for p in path.rglob("*") if p.suffix in YAML_SUFFIXES) if path.is_dir() else [path]
-    for file in files:
-        if file.suffix not in YAML_SUFFIXES:
-            continue
+    candidates = sorted(path.rglob("*")) if path.is_dir() else [path]
+    for file in (p for p in candidates if p.suffix in YAML_SUFFIXES):
         try:
             yaml.safe_load(file.read_text(encoding="utf-8"))
         except yaml.MarkedYAMLError as exc:

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 LAB = "itest"
+CONTAINERS = [f"dockyard-{LAB}-node{i}" for i in (1, 2, 3)]
 
 
 def dockyard(*args, check=True):

@@ -4,13 +4,12 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LAB, dockyard, labelled, on_host
+from conftest import CONTAINERS, LAB, dockyard, labelled, on_host
 
 from dockyard import lab as labmod
 from dockyard.errors import EnvironmentProblem
 
 pytestmark = pytest.mark.lab
-CONTAINERS = [f"dockyard-{LAB}-node{i}" for i in (1, 2, 3)]
 
 
 def test_hosts_boot_systemd_and_answer_ansible_ping_over_ssh(lab):

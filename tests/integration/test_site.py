@@ -3,12 +3,11 @@
 import io
 
 import pytest
-from conftest import docker_info, dockyard, on_host
+from conftest import CONTAINERS, docker_info, dockyard, on_host
 
 from dockyard.runner import run_playbook
 
 pytestmark = pytest.mark.lab
-CONTAINERS = [f"dockyard-itest-node{i}" for i in (1, 2, 3)]
 
 
 def total(result, key):
