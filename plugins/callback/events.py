@@ -73,6 +73,8 @@ class CallbackModule(CallbackBase):
                 payload["msg"] = "the output has been hidden because no_log is set on this task"
             else:
                 payload.update({key: data[key] for key in _FAILURE_KEYS if data.get(key) not in (None, "")})
+        elif payload["changed"] and data.get("diff") and task.diff and not (data.get("_ansible_no_log") or task.no_log):
+            payload["diff"] = self._get_diff(data["diff"])
         payload.update(extra)
         self._emit(event, **payload)
 

@@ -2,6 +2,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller-side helpers for package state read with dpkg-query."""
 
+from fnmatch import fnmatchcase
+
 DOCUMENTATION = r"""
 name: packages_to_install
 short_description: Which packages an install would change, from dpkg-query output
@@ -22,7 +24,9 @@ options:
     elements: str
     required: true
   version:
-    description: Version every wanted package must have; empty accepts any installed version.
+    description:
+      - Version every wanted package must have, as an apt version glob (V(20.10.24*), V(5:27.3.1-1~debian.12~bookworm));
+        the same pattern the role hands to apt as C(name=pattern). Empty accepts any installed version.
     type: str
     default: ""
 """
@@ -53,7 +57,8 @@ def installed_versions(dpkg_output):
 
 def packages_to_install(dpkg_output, wanted, version=""):
     installed = installed_versions(dpkg_output)
-    return [name for name in wanted if name not in installed or (version and installed[name] != version)]
+    return [name for name in wanted
+            if name not in installed or (version and not fnmatchcase(installed[name], version))]
 
 
 class FilterModule:

@@ -115,7 +115,12 @@ class LabHost:
     name: str
     container: str
     address: str
-    volume: str
+
+    @property
+    def volumes(self) -> dict[str, str]:
+        """Volume name -> mount point. overlay2 and a moved data-root need real file systems, not the
+        container's own overlay root: /var/lib/docker for the Engine, /srv for data the roles move there."""
+        return {f"{self.container}-docker": "/var/lib/docker", f"{self.container}-srv": "/srv"}
 
 
 @dataclass(frozen=True)
@@ -147,8 +152,7 @@ class LabSpec:
 
     def layout(self, subnet: ipaddress.IPv4Network) -> list[LabHost]:
         return [
-            LabHost(name, f"dockyard-{self.name}-{name}", str(subnet.network_address + FIRST_HOST_OFFSET + i),
-                    f"dockyard-{self.name}-{name}-docker")
+            LabHost(name, f"dockyard-{self.name}-{name}", str(subnet.network_address + FIRST_HOST_OFFSET + i))
             for i, name in enumerate(self.host_names())
         ]
 
@@ -322,9 +326,12 @@ def ensure_key(spec: LabSpec) -> None:
 
 def create_host(spec: LabSpec, host: LabHost, image: str) -> None:
     labels = ["--label", f"{LABEL}={spec.name}", "--label", f"{LABEL}.host={host.name}"]
-    docker("volume", "create", *labels, host.volume)
+    mounts = []
+    for volume, mount_point in host.volumes.items():
+        docker("volume", "create", *labels, volume)
+        mounts += ["-v", f"{volume}:{mount_point}"]
     docker("create", "--name", host.container, "--hostname", host.name, "--network", spec.network,
-           "--ip", host.address, *labels, *RUN_SECURITY, "-v", f"{host.volume}:/var/lib/docker",
+           "--ip", host.address, *labels, *RUN_SECURITY, *mounts,
            "--stop-signal", "SIGRTMIN+3", image)
     docker("cp", f"{spec.key_path}.pub", f"{host.container}:/root/.ssh/authorized_keys")
     docker("start", host.container)

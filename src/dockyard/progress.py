@@ -70,6 +70,13 @@ class PlainProgress:
             return
         self.write(f"  {event['host']:<16} {event['event']:<11} {task_label(event)} ({event['duration']:.1f}s)")
         self.show_failure(event)
+        self.show_diff(event)
+
+    def show_diff(self, event: dict) -> None:
+        """--diff: what a changed task changed (or would change), under the host and task."""
+        if event.get("diff", "").strip():
+            self.write(f"  {event['host']}: DIFF: {task_label(event)}")
+            self.write("    " + event["diff"].rstrip().replace("\n", "\n    "))
 
     def show_failure(self, event: dict) -> None:
         if event["event"] not in ("failed", "unreachable"):
@@ -104,9 +111,10 @@ class LiveProgress(PlainProgress):
         self.draw()
 
     def on_result(self, event: dict) -> None:
-        if event["event"] in ("failed", "unreachable"):
+        if event["event"] in ("failed", "unreachable") or event.get("diff"):
             self.clear()
             self.show_failure(event)
+            self.show_diff(event)
         self.draw()
 
     def clear(self) -> None:

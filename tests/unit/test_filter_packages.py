@@ -20,6 +20,12 @@ def test_a_pin_to_another_version_needs_install():
     assert packages_to_install(DPKG, ["docker.io"], "20.10.5") == ["docker.io"]
 
 
+def test_a_pin_is_the_apt_version_glob():
+    assert packages_to_install(DPKG, ["docker.io"], "20.10.24*") == []
+    assert packages_to_install(DPKG, ["docker.io"], "20.10.2") == ["docker.io"]
+    assert packages_to_install("docker-ce 5:27.3.1-1~debian.12~bookworm ii \n", ["docker-ce"], "5:27.3.1*") == []
+
+
 def test_empty_output_means_everything_is_missing():
     assert packages_to_install("", ["docker.io"]) == ["docker.io"]
 

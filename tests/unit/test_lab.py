@@ -47,7 +47,8 @@ def test_inventory_has_the_design_groups_and_fixed_addresses():
     assert list(children["registry"]["hosts"]) == ["node1"]
     assert list(children["builders"]["hosts"]) == ["node1"]
     assert inv["vars"]["ansible_ssh_private_key_file"] == "/tmp/inv/id_ed25519"
-    assert hosts[0].container == "dockyard-t-node1" and hosts[0].volume == "dockyard-t-node1-docker"
+    assert hosts[0].container == "dockyard-t-node1" and hosts[0].volumes == {
+        "dockyard-t-node1-docker": "/var/lib/docker", "dockyard-t-node1-srv": "/srv"}
 
 
 def test_pick_subnet_skips_every_overlap():

@@ -13,7 +13,7 @@ def events():
     yield {"event": "play_start", "play": "p", "hosts": ["a", "b"]}
     yield {"event": "task_start", "task": "Install", "role": "engine", "action": "apt"}
     yield {"event": "changed", "host": "a", "task": "Install", "role": "engine", "action": "apt",
-           "changed": True, "duration": 2.5}
+           "changed": True, "duration": 2.5, "diff": "--- before\n+++ after\n+docker.io\n"}
     yield {"event": "failed", "host": "b", "task": "Install", "role": "engine", "action": "apt",
            "changed": False, "duration": 1.0, "msg": "No package docker.io", "rc": 100}
 
@@ -27,6 +27,7 @@ def test_plain_progress_prints_results_and_failure_details(monkeypatch):
         progress.handle(event)
     text = out.getvalue()
     assert "a                changed     engine : Install (2.5s)" in text
+    assert "a: DIFF: engine : Install\n    --- before\n    +++ after\n    +docker.io\n" in text
     assert "b: FAILED: engine : Install" in text and "msg: No package docker.io" in text and "rc: 100" in text
 
 
@@ -40,7 +41,7 @@ def test_live_progress_on_a_terminal_redraws_one_line_per_host(monkeypatch):
     for event in events():
         progress.handle(event)
     assert progress.drawn == 3  # the task line and one line per host
-    assert "\x1b[" in out.getvalue() and "b: FAILED" in out.getvalue()
+    assert "\x1b[" in out.getvalue() and "b: FAILED" in out.getvalue() and "+docker.io" in out.getvalue()
 
 
 def test_summary_table_counts_per_host_and_names_slowest_task():

@@ -1,0 +1,375 @@
+#!/usr/bin/python
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: daemon_config
+short_description: Manage Docker Engine's daemon.json with safe defaults, validation and a backup
+description:
+  - Writes the whole of C(/etc/docker/daemon.json) from O(settings) merged over dockyard's safe defaults --
+    log rotation for the C(json-file) and C(local) log drivers, and C(live-restore) on hosts that are not
+    Swarm nodes (dockerd refuses C(live-restore) in swarm mode).
+  - Validates before writing, so a bad value never reaches the host. Unknown keys (with the closest known key
+    as a hint), removed keys, wrong value types, a key also given as a dockerd command-line flag (dockerd refuses
+    to start then), log options the chosen log driver does not take, and C(live-restore) on a Swarm node all fail
+    with a message naming the key. Where the installed dockerd has C(--validate) (Engine 23 and newer), dockerd
+    itself checks the new file too.
+  - Compares settings, not text, so reformatting the file by hand is not a change. Writes atomically (a temporary
+    file in the same directory, then a rename) and keeps a backup of the previous file for rollback.
+  - Does not restart dockerd; the engine role's handlers restart it, wait for it and roll back on failure.
+version_added: 1.0.0
+author: dockyard developers
+options:
+  path:
+    description: The daemon configuration file.
+    type: path
+    default: /etc/docker/daemon.json
+  settings:
+    description:
+      - daemon.json keys and values, exactly as dockerd spells them (C(data-root), C(log-opts), ...).
+        They win over the safe defaults.
+    type: dict
+    default: {}
+  log_max_size:
+    description:
+      - Default C(max-size) log option when the log driver is C(json-file) or C(local). Empty adds none.
+    type: str
+    default: 10m
+  log_max_file:
+    description:
+      - Default C(max-file) log option when the log driver is C(json-file) or C(local). V(0) adds none.
+    type: int
+    default: 3
+  live_restore:
+    description:
+      - Turn C(live-restore) on (containers keep running while dockerd restarts) where the host is not a
+        Swarm node. Ignored on Swarm nodes.
+    type: bool
+    default: true
+  swarm_node:
+    description:
+      - Whether the host is (or is about to become) a Swarm node. When not given, the running Engine is asked;
+        a host whose Engine is not running counts as not a Swarm node.
+    type: bool
+  flags:
+    description:
+      - The command-line flags dockerd is started with (from its systemd unit), e.g. V([-H, fd://]).
+        A setting given both as a flag and in daemon.json is refused, because dockerd will not start that way.
+    type: list
+    elements: str
+    default: []
+  allow_keys:
+    description:
+      - Extra top-level keys to accept without checking, for settings of dockerd releases newer than this
+        module knows.
+    type: list
+    elements: str
+    default: []
+  backup:
+    description: Keep a copy of the previous file (returned as RV(backup_file)) when the file changes.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+attributes:
+  check_mode:
+    support: full
+    details: Validates and reports the change and the diff without writing.
+  diff_mode:
+    support: full
+    details: Shows the file before and after, keys sorted.
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Keep Docker's data on /srv and rotate container logs at 50 MB
+  dockyard.fleet.daemon_config:
+    settings:
+      data-root: /srv/docker
+      storage-driver: overlay2
+    log_max_size: 50m
+    flags: [-H, fd://]
+  register: daemon_config
+  notify: engine restart
+
+- name: A Swarm node sends its logs to journald
+  dockyard.fleet.daemon_config:
+    settings:
+      log-driver: journald
+    swarm_node: true
+"""
+
+RETURN = r"""
+config:
+  description: The settings now in the file (or that would be, in check mode).
+  returned: always
+  type: dict
+  sample: {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "live-restore": true}
+changed_keys:
+  description: Top-level keys added, removed or changed.
+  returned: always
+  type: list
+  elements: str
+backup_file:
+  description: Backup of the previous file; absent when nothing was replaced.
+  returned: changed and a previous file existed
+  type: str
+existed:
+  description: Whether the file existed before this run (the rollback removes a file that did not).
+  returned: always
+  type: bool
+validated_by:
+  description: C(dockerd) when dockerd --validate checked the file as well as the module's own checks, else C(schema).
+  returned: always
+  type: str
+"""
+
+import difflib
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
+    COMMON_ARGS,
+    DockerError,
+    client_from_params,
+)
+
+# Every daemon.json key of Docker Engine 20.10 to 27 on Linux, with the JSON type dockerd expects.
+STR, BOOL, INT, LIST, DICT = str, bool, int, list, dict
+SCHEMA = {
+    "allow-nondistributable-artifacts": LIST, "api-cors-header": STR, "authorization-plugins": LIST,
+    "bip": STR, "bip6": STR, "bridge": STR, "builder": DICT, "cdi-spec-dirs": LIST, "cgroup-parent": STR,
+    "containerd": STR, "containerd-namespace": STR, "containerd-plugins-namespace": STR,
+    "cpu-rt-period": INT, "cpu-rt-runtime": INT, "cri-containerd": BOOL, "data-root": STR, "debug": BOOL,
+    "default-address-pools": LIST, "default-cgroupns-mode": STR, "default-gateway": STR,
+    "default-gateway-v6": STR, "default-ipc-mode": STR, "default-network-opts": DICT, "default-runtime": STR,
+    "default-shm-size": STR, "default-ulimits": DICT, "dns": LIST, "dns-opts": LIST, "dns-search": LIST,
+    "exec-opts": LIST, "exec-root": STR, "experimental": BOOL, "features": DICT, "fixed-cidr": STR,
+    "fixed-cidr-v6": STR, "group": STR, "host-gateway-ip": STR, "hosts": LIST, "icc": BOOL, "init": BOOL,
+    "init-path": STR, "insecure-registries": LIST, "ip": STR, "ip-forward": BOOL, "ip-masq": BOOL,
+    "ip6tables": BOOL, "iptables": BOOL, "ipv6": BOOL, "labels": LIST, "live-restore": BOOL,
+    "log-driver": STR, "log-format": STR, "log-level": STR, "log-opts": DICT, "max-concurrent-downloads": INT,
+    "max-concurrent-uploads": INT, "max-download-attempts": INT, "metrics-addr": STR, "min-api-version": STR,
+    "mtu": INT, "no-new-privileges": BOOL, "node-generic-resources": LIST, "oom-score-adjust": INT,
+    "pidfile": STR, "proxies": DICT, "raw-logs": BOOL, "registry-mirrors": LIST, "runtimes": DICT,
+    "seccomp-profile": STR, "selinux-enabled": BOOL, "shutdown-timeout": INT, "storage-driver": STR,
+    "storage-opts": LIST, "swarm-default-advertise-addr": STR, "tls": BOOL, "tlscacert": STR, "tlscert": STR,
+    "tlskey": STR, "tlsverify": BOOL, "userland-proxy": BOOL, "userland-proxy-path": STR, "userns-remap": STR,
+}
+REMOVED = {
+    "graph": "use data-root",
+    "cluster-store": "removed in Docker 23; Swarm mode replaces it",
+    "cluster-store-opts": "removed in Docker 23; Swarm mode replaces it",
+    "cluster-advertise": "removed in Docker 23; Swarm mode replaces it",
+    "disable-legacy-registry": "removed in Docker 17.12",
+}
+PATHS = ("data-root", "exec-root", "pidfile")
+# dockerd flags whose daemon.json key is spelled differently.
+FLAG_KEYS = {
+    "-H": "hosts", "--host": "hosts", "-D": "debug", "-G": "group", "-l": "log-level", "-b": "bridge",
+    "-p": "pidfile", "--label": "labels", "--dns-opt": "dns-opts", "--exec-opt": "exec-opts",
+    "--storage-opt": "storage-opts", "--log-opt": "log-opts", "--insecure-registry": "insecure-registries",
+    "--registry-mirror": "registry-mirrors", "--add-runtime": "runtimes", "--default-ulimit": "default-ulimits",
+    "--authorization-plugin": "authorization-plugins", "--default-address-pool": "default-address-pools",
+    "--node-generic-resource": "node-generic-resources", "--cdi-spec-dir": "cdi-spec-dirs",
+}
+ROTATING_LOG_DRIVERS = ("json-file", "local")
+ROTATION_LOG_OPTS = ("max-size", "max-file", "compress")
+SWARM_STATES = ("active", "pending", "locked")
+
+
+class ConfigError(Exception):
+    pass
+
+
+def flag_keys(flags):
+    """daemon.json keys that the dockerd command line already sets."""
+    keys = {}
+    for flag in flags:
+        name = flag.split("=", 1)[0]
+        if name.startswith("-"):
+            keys[FLAG_KEYS.get(name, name.lstrip("-"))] = name
+    return keys
+
+
+def desired_config(settings, log_max_size, log_max_file, live_restore, swarm_node):
+    """The user's settings over the safe defaults."""
+    config = {"log-driver": "json-file"}
+    if live_restore and not swarm_node:
+        config["live-restore"] = True
+    config.update(settings)
+    if config["log-driver"] in ROTATING_LOG_DRIVERS:
+        rotation = {}
+        if log_max_size:
+            rotation["max-size"] = log_max_size
+        if log_max_file:
+            rotation["max-file"] = str(log_max_file)
+        log_opts = dict(rotation, **(config.get("log-opts") or {}))
+        if log_opts:
+            config["log-opts"] = log_opts
+    if isinstance(config.get("log-opts"), dict):
+        # dockerd takes log options as strings only; YAML makes `max-file: 3` a number.
+        config["log-opts"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config["log-opts"].items()}
+    return config
+
+
+def validate(config, flags, swarm_node, allow_keys):
+    """Raise ConfigError naming every key that dockerd would refuse."""
+    problems = []
+    flagged = flag_keys(flags)
+    for key, value in sorted(config.items()):
+        if key in allow_keys:
+            continue
+        if key in REMOVED:
+            problems.append(f"'{key}' is no longer a dockerd setting ({REMOVED[key]})")
+            continue
+        expected = SCHEMA.get(key)
+        if expected is None:
+            hint = difflib.get_close_matches(key, SCHEMA, n=1)
+            problems.append(f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
+                            + "; list it in allow_keys if your dockerd release knows it")
+            continue
+        if not isinstance(value, expected) or (expected is INT and isinstance(value, bool)):
+            problems.append(f"'{key}' must be a {_type_name(expected)}, not {_type_name(type(value))} "
+                            f"({json.dumps(value)})")
+            continue
+        if key in flagged:
+            problems.append(f"'{key}' is also set by the dockerd flag {flagged[key]} in its service unit; "
+                            "dockerd refuses to start when a setting is in both places")
+        if key in PATHS and not value.startswith("/"):
+            problems.append(f"'{key}' must be an absolute path, not '{value}'")
+    if config.get("live-restore") and swarm_node:
+        problems.append("'live-restore' is true on a Swarm node; dockerd refuses live-restore in swarm mode. "
+                        "Set it to false (or leave it out) for hosts in swarm_managers/swarm_workers")
+    driver = config.get("log-driver")
+    log_opts = config.get("log-opts") if isinstance(config.get("log-opts"), dict) else {}
+    if driver not in ROTATING_LOG_DRIVERS:
+        for opt in ROTATION_LOG_OPTS:
+            if opt in log_opts:
+                problems.append(f"'log-opts' has '{opt}', which log-driver '{driver}' does not take "
+                                f"(only {' and '.join(ROTATING_LOG_DRIVERS)} rotate their own logs)")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def _type_name(kind):
+    return {str: "string", bool: "boolean", int: "number", list: "list", dict: "mapping"}.get(kind, kind.__name__)
+
+
+def render(config):
+    return json.dumps(config, indent=2, sort_keys=True) + "\n"
+
+
+def read_current(path):
+    """(text, parsed settings or None when the file is missing or not JSON)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        return None, None
+    try:
+        parsed = json.loads(text) if text.strip() else {}
+    except ValueError:
+        parsed = None
+    return text, parsed if isinstance(parsed, dict) else None
+
+
+def detect_swarm_node(module):
+    try:
+        info = client_from_params(module.params).info()
+    except DockerError:
+        return False  # no Engine running yet: not a Swarm node
+    return (info.get("Swarm") or {}).get("LocalNodeState") in SWARM_STATES
+
+
+def dockerd_validate(module, text):
+    """Let dockerd check the file where it can (--validate, Engine 23+). Returns True when it did."""
+    dockerd = module.get_bin_path("dockerd")
+    if not dockerd:
+        return False
+    rc, out, err = module.run_command([dockerd, "--help"])
+    if "--validate" not in out + err:
+        return False
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        handle.write(text)
+    try:
+        rc, out, err = module.run_command([dockerd, "--validate", "--config-file", handle.name])
+    finally:
+        os.unlink(handle.name)
+    if rc != 0:
+        raise ConfigError(f"dockerd --validate refused it: {(err or out).strip()}")
+    return True
+
+
+def write_atomically(module, path, text):
+    directory = os.path.dirname(path)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o755)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".daemon.json.")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.chmod(tmp, 0o644)
+    module.atomic_move(tmp, path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            COMMON_ARGS,
+            path={"type": "path", "default": "/etc/docker/daemon.json"},
+            settings={"type": "dict", "default": {}},
+            log_max_size={"type": "str", "default": "10m"},
+            log_max_file={"type": "int", "default": 3},
+            live_restore={"type": "bool", "default": True},
+            swarm_node={"type": "bool"},
+            flags={"type": "list", "elements": "str", "default": []},
+            allow_keys={"type": "list", "elements": "str", "default": []},
+            backup={"type": "bool", "default": True},
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    path = params["path"]
+    host = os.uname().nodename
+    swarm_node = params["swarm_node"]
+    if swarm_node is None:
+        swarm_node = detect_swarm_node(module)
+
+    config = desired_config(params["settings"], params["log_max_size"], params["log_max_file"],
+                            params["live_restore"], swarm_node)
+    text = render(config)
+    try:
+        validate(config, params["flags"], swarm_node, set(params["allow_keys"]))
+        current_text, current = read_current(path)
+        changed = current != config
+        validated_by = "dockerd" if changed and dockerd_validate(module, text) else "schema"
+    except ConfigError as exc:
+        module.fail_json(msg=f"Refused to write {path} on {host}: {exc}. Nothing was changed; fix the engine "
+                             "settings (engine_daemon_config and related engine_* variables) and run again.",
+                         config=config)
+
+    before = current or {}
+    changed_keys = sorted(key for key in set(before) | set(config) if before.get(key) != config.get(key))
+    result = {"changed": changed, "config": config, "changed_keys": changed_keys,
+              "existed": current_text is not None, "validated_by": validated_by}
+    if module._diff:
+        result["diff"] = {"before": current_text or "", "after": text,
+                          "before_header": path, "after_header": path}
+    if changed and not module.check_mode:
+        try:
+            if params["backup"] and current_text is not None:
+                result["backup_file"] = module.backup_local(path)
+            write_atomically(module, path, text)
+        except OSError as exc:
+            module.fail_json(msg=f"Writing {path} on {host} failed: {exc}. The previous file is unchanged.",
+                             **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+import json
+
+import pytest
+from ansible_collections.dockyard.fleet.plugins.modules.daemon_config import (
+    ConfigError,
+    desired_config,
+    read_current,
+    render,
+    validate,
+)
+
+SAFE = {"log-driver": "json-file", "log-opts": {"max-size": "10m", "max-file": "3"}, "live-restore": True}
+
+
+def config(settings=None, swarm_node=False, **options):
+    args = {"log_max_size": "10m", "log_max_file": 3, "live_restore": True, **options}
+    return desired_config(settings or {}, swarm_node=swarm_node, **args)
+
+
+def test_safe_defaults_rotate_logs_and_live_restore():
+    assert config() == SAFE
+
+
+def test_swarm_nodes_get_no_live_restore():
+    assert "live-restore" not in config(swarm_node=True)
+
+
+def test_user_settings_win_and_log_opts_merge_as_strings():
+    result = config({"data-root": "/srv/docker", "log-opts": {"max-file": 5, "compress": "true"}})
+    assert result["data-root"] == "/srv/docker"
+    assert result["log-opts"] == {"max-size": "10m", "max-file": "5", "compress": "true"}
+
+
+def test_a_non_rotating_log_driver_gets_no_rotation_defaults():
+    result = config({"log-driver": "journald"})
+    assert result["log-driver"] == "journald" and "log-opts" not in result
+    validate(result, [], False, set())
+
+
+def test_empty_rotation_options_add_none():
+    assert "log-opts" not in config(log_max_size="", log_max_file=0)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"log-opt": {}}, "unknown key 'log-opt' (did you mean 'log-opts'?)"),
+    ({"graph": "/srv"}, "'graph' is no longer a dockerd setting (use data-root)"),
+    ({"debug": "yes"}, "'debug' must be a boolean, not string (\"yes\")"),
+    ({"mtu": True}, "'mtu' must be a number, not boolean (true)"),
+    ({"data-root": "srv/docker"}, "'data-root' must be an absolute path"),
+    ({"log-driver": "journald", "log-opts": {"max-size": "1m"}}, "'log-opts' has 'max-size', which log-driver"),
+])
+def test_bad_settings_are_refused_naming_the_key(settings, message):
+    with pytest.raises(ConfigError) as exc:
+        validate(config(settings), [], False, set())
+    assert message in str(exc.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as exc:
+        validate(config({"nope": 1, "debug": 1}), [], False, set())
+    assert "'nope'" in str(exc.value) and "'debug'" in str(exc.value)
+
+
+def test_a_key_also_given_as_a_flag_is_refused():
+    with pytest.raises(ConfigError, match="'hosts' is also set by the dockerd flag -H"):
+        validate(config({"hosts": ["unix:///var/run/docker.sock"]}), ["-H", "fd://"], False, set())
+    with pytest.raises(ConfigError, match="'debug' is also set by the dockerd flag --debug"):
+        validate(config({"debug": True}), ["--debug"], False, set())
+
+
+def test_live_restore_on_a_swarm_node_is_refused():
+    with pytest.raises(ConfigError, match="dockerd refuses live-restore in swarm mode"):
+        validate(config({"live-restore": True}, swarm_node=True), [], True, set())
+
+
+def test_allow_keys_lets_a_newer_setting_through():
+    validate(config({"firewall-backend": "nftables"}), [], False, {"firewall-backend"})
+
+
+def test_render_is_stable_and_read_back_equal(tmp_path):
+    path = tmp_path / "daemon.json"
+    path.write_text(render(SAFE))
+    assert read_current(str(path)) == (render(SAFE), SAFE)
+    path.write_text(json.dumps(SAFE))  # other formatting, same settings
+    assert read_current(str(path))[1] == SAFE
+    path.write_text("{not json")
+    assert read_current(str(path)) == ("{not json", None)
+    assert read_current(str(tmp_path / "missing.json")) == (None, None)
