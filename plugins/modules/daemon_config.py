@@ -230,7 +230,7 @@ def validate(config, flags, swarm_node, allow_keys):
         if expected is None:
             hint = difflib.get_close_matches(key, SCHEMA, n=1)
             problems.append(f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
-                            + "; list it in allow_keys if your dockerd release knows it")
+                            + "; if your dockerd release knows it, list it in allow_keys (engine_daemon_allow_keys)")
             continue
         if not isinstance(value, expected) or (expected is INT and isinstance(value, bool)):
             problems.append(f"'{key}' must be a {_type_name(expected)}, not {_type_name(type(value))} "
