@@ -138,26 +138,25 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
 )
 
 # Every daemon.json key of Docker Engine 20.10 to 27 on Linux, with the JSON type dockerd expects.
-STR, BOOL, INT, LIST, DICT = str, bool, int, list, dict
 SCHEMA = {
-    "allow-nondistributable-artifacts": LIST, "api-cors-header": STR, "authorization-plugins": LIST,
-    "bip": STR, "bip6": STR, "bridge": STR, "builder": DICT, "cdi-spec-dirs": LIST, "cgroup-parent": STR,
-    "containerd": STR, "containerd-namespace": STR, "containerd-plugins-namespace": STR,
-    "cpu-rt-period": INT, "cpu-rt-runtime": INT, "cri-containerd": BOOL, "data-root": STR, "debug": BOOL,
-    "default-address-pools": LIST, "default-cgroupns-mode": STR, "default-gateway": STR,
-    "default-gateway-v6": STR, "default-ipc-mode": STR, "default-network-opts": DICT, "default-runtime": STR,
-    "default-shm-size": STR, "default-ulimits": DICT, "dns": LIST, "dns-opts": LIST, "dns-search": LIST,
-    "exec-opts": LIST, "exec-root": STR, "experimental": BOOL, "features": DICT, "fixed-cidr": STR,
-    "fixed-cidr-v6": STR, "group": STR, "host-gateway-ip": STR, "hosts": LIST, "icc": BOOL, "init": BOOL,
-    "init-path": STR, "insecure-registries": LIST, "ip": STR, "ip-forward": BOOL, "ip-masq": BOOL,
-    "ip6tables": BOOL, "iptables": BOOL, "ipv6": BOOL, "labels": LIST, "live-restore": BOOL,
-    "log-driver": STR, "log-format": STR, "log-level": STR, "log-opts": DICT, "max-concurrent-downloads": INT,
-    "max-concurrent-uploads": INT, "max-download-attempts": INT, "metrics-addr": STR, "min-api-version": STR,
-    "mtu": INT, "no-new-privileges": BOOL, "node-generic-resources": LIST, "oom-score-adjust": INT,
-    "pidfile": STR, "proxies": DICT, "raw-logs": BOOL, "registry-mirrors": LIST, "runtimes": DICT,
-    "seccomp-profile": STR, "selinux-enabled": BOOL, "shutdown-timeout": INT, "storage-driver": STR,
-    "storage-opts": LIST, "swarm-default-advertise-addr": STR, "tls": BOOL, "tlscacert": STR, "tlscert": STR,
-    "tlskey": STR, "tlsverify": BOOL, "userland-proxy": BOOL, "userland-proxy-path": STR, "userns-remap": STR,
+    "allow-nondistributable-artifacts": list, "api-cors-header": str, "authorization-plugins": list,
+    "bip": str, "bip6": str, "bridge": str, "builder": dict, "cdi-spec-dirs": list, "cgroup-parent": str,
+    "containerd": str, "containerd-namespace": str, "containerd-plugins-namespace": str,
+    "cpu-rt-period": int, "cpu-rt-runtime": int, "cri-containerd": bool, "data-root": str, "debug": bool,
+    "default-address-pools": list, "default-cgroupns-mode": str, "default-gateway": str,
+    "default-gateway-v6": str, "default-ipc-mode": str, "default-network-opts": dict, "default-runtime": str,
+    "default-shm-size": str, "default-ulimits": dict, "dns": list, "dns-opts": list, "dns-search": list,
+    "exec-opts": list, "exec-root": str, "experimental": bool, "features": dict, "fixed-cidr": str,
+    "fixed-cidr-v6": str, "group": str, "host-gateway-ip": str, "hosts": list, "icc": bool, "init": bool,
+    "init-path": str, "insecure-registries": list, "ip": str, "ip-forward": bool, "ip-masq": bool,
+    "ip6tables": bool, "iptables": bool, "ipv6": bool, "labels": list, "live-restore": bool,
+    "log-driver": str, "log-format": str, "log-level": str, "log-opts": dict, "max-concurrent-downloads": int,
+    "max-concurrent-uploads": int, "max-download-attempts": int, "metrics-addr": str, "min-api-version": str,
+    "mtu": int, "no-new-privileges": bool, "node-generic-resources": list, "oom-score-adjust": int,
+    "pidfile": str, "proxies": dict, "raw-logs": bool, "registry-mirrors": list, "runtimes": dict,
+    "seccomp-profile": str, "selinux-enabled": bool, "shutdown-timeout": int, "storage-driver": str,
+    "storage-opts": list, "swarm-default-advertise-addr": str, "tls": bool, "tlscacert": str, "tlscert": str,
+    "tlskey": str, "tlsverify": bool, "userland-proxy": bool, "userland-proxy-path": str, "userns-remap": str,
 }
 REMOVED = {
     "graph": "use data-root",
@@ -232,7 +231,7 @@ def validate(config, flags, swarm_node, allow_keys):
             problems.append(f"unknown key '{key}'" + (f" (did you mean '{hint[0]}'?)" if hint else "")
                             + "; if your dockerd release knows it, list it in allow_keys (engine_daemon_allow_keys)")
             continue
-        if not isinstance(value, expected) or (expected is INT and isinstance(value, bool)):
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
             problems.append(f"'{key}' must be a {_type_name(expected)}, not {_type_name(type(value))} "
                             f"({json.dumps(value)})")
             continue

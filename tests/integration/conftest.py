@@ -42,3 +42,25 @@ def lab(tmp_path_factory):
 
 def docker_info(container):
     return json.loads(on_host(container, "docker", "info", "--format", "{{json .}}"))
+
+
+BUSYBOX = "dockyard/busybox:test"
+
+
+@pytest.fixture(scope="session")
+def busybox_image(tmp_path_factory):
+    """A tiny image (Debian's static busybox, FROM scratch) built here: no registry is reachable."""
+    if subprocess.run(["docker", "image", "inspect", BUSYBOX], capture_output=True, check=False).returncode:
+        work = tmp_path_factory.mktemp("busybox")
+        subprocess.run(["apt-get", "download", "busybox-static"], cwd=work, check=True, capture_output=True)
+        deb = next(work.glob("busybox-static_*.deb"))
+        subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "root")], check=True)
+        subprocess.run(f"tar -C {work / 'root'} -c bin/busybox | docker import -c 'ENTRYPOINT [\"/bin/busybox\"]'"
+                       f" - {BUSYBOX}", shell=True, check=True, capture_output=True)
+    return BUSYBOX
+
+
+def load_image(container, image):
+    """docker save | docker load into a lab host's Engine."""
+    subprocess.run(f"docker save {image} | docker exec -i {container} docker load", shell=True, check=True,
+                   capture_output=True)

@@ -1,0 +1,175 @@
+"""The engine role on bare lab hosts, asserted on the hosts themselves.
+
+The tests run in file order on one session lab: check mode on bare hosts, an offline
+bundle install, the full run, then changes, refusals and a rollback on configured hosts.
+"""
+
+import io
+import json
+from contextlib import contextmanager
+
+import pytest
+import yaml
+from conftest import CONTAINERS, docker_info, dockyard, load_image, on_host
+
+from dockyard.runner import run_playbook
+
+pytestmark = pytest.mark.lab
+
+SETTINGS = {"engine_data_root": "/srv/docker", "engine_storage_driver": "overlay2", "engine_log_max_size": "20m",
+            "engine_users": ["nobody"]}
+
+
+@pytest.fixture(scope="module")
+def inventory(lab):
+    """The lab inventory with engine settings in group_vars, as an operator would keep them."""
+    (lab / "group_vars").mkdir(exist_ok=True)
+    (lab / "group_vars" / "docker_hosts.yml").write_text(yaml.safe_dump(SETTINGS))
+    return str(lab / "hosts.yml")
+
+
+def total(result, key):
+    return sum(stats[key] for stats in result.stats.values())
+
+
+def main_pids(container):
+    return on_host(container, "systemctl", "show", "--property", "MainPID", "--value", "docker", "containerd").split()
+
+
+def daemon_json(container):
+    return on_host(container, "cat", "/etc/docker/daemon.json")
+
+
+@contextmanager
+def offline(container):
+    """The host loses its route to everything outside the lab's subnet (package mirrors included)."""
+    on_host(container, "ip", "route", "del", "default")
+    try:
+        yield
+    finally:
+        gateway = json.loads(on_host(container, "ip", "-j", "addr", "show", "eth0"))[0]["addr_info"][0]["local"]
+        on_host(container, "ip", "route", "add", "default", "via", gateway.rsplit(".", 1)[0] + ".1")
+
+
+def test_check_mode_on_bare_hosts_predicts_and_changes_nothing(inventory):
+    check = run_playbook("site.yml", inventory, check=True, diff=True, stream=io.StringIO())
+    assert check.exit_code == 0
+    assert all(stats["changed"] >= 3 for stats in check.stats.values())  # daemon.json, install, users
+    for container in CONTAINERS:
+        assert on_host(container, "sh", "-c", "command -v dockerd; ls /etc/docker 2>&1; id -nG nobody") == (
+            "ls: cannot access '/etc/docker': No such file or directory\nnogroup")
+
+
+def test_offline_bundle_installs_on_a_host_without_a_route_to_mirrors(inventory):
+    container = CONTAINERS[2]
+    with offline(container):
+        assert on_host(container, "ip", "route", "show", "default") == ""
+        proc = dockyard("up", "-i", inventory, "--limit", "node3", "-e", "engine_source=bundle")
+        assert "Install Docker Engine packages from the bundle" in proc.stdout
+        assert on_host(container, "systemctl", "is-active", "docker", "containerd") == "active\nactive"
+        assert docker_info(container)["DockerRootDir"] == "/srv/docker"
+    assert on_host(container, "sh", "-c", "ls /var/cache/dockyard/*/Packages | wc -l") == "1"
+
+
+def test_up_configures_every_host_and_a_container_runs_on_each(inventory, busybox_image):
+    proc = dockyard("up", "-i", inventory)
+    assert "node1" in proc.stdout and "CHANGED" in proc.stdout  # the summary table
+    for container in CONTAINERS:
+        assert on_host(container, "systemctl", "is-active", "docker", "containerd") == "active\nactive"
+        info = docker_info(container)
+        assert (info["DockerRootDir"], info["Driver"], info["LoggingDriver"]) == ("/srv/docker", "overlay2",
+                                                                                 "json-file")
+        assert info["LiveRestoreEnabled"] is False  # every lab host is a Swarm node (manager or worker)
+        assert "docker" in on_host(container, "id", "-nG", "nobody").split()
+        load_image(container, busybox_image)
+        on_host(container, "docker", "run", "-d", "--name", "probe", "--stop-timeout", "1", busybox_image,
+                "sleep", "600")
+        state = json.loads(on_host(container, "docker", "inspect", "probe"))[0]
+        assert state["State"]["Running"] is True
+        assert state["HostConfig"]["LogConfig"] == {"Type": "json-file",
+                                                    "Config": {"max-file": "3", "max-size": "20m"}}
+
+    again = run_playbook("site.yml", inventory, stream=io.StringIO())
+    assert again.exit_code == 0 and total(again, "changed") == 0 and set(again.stats) == {"node1", "node2", "node3"}
+
+
+def test_changing_one_setting_shows_a_diff_and_restarts_only_that_daemon(inventory):
+    before = {container: main_pids(container) for container in CONTAINERS}
+    proc = dockyard("up", "-i", inventory, "--limit", "node2", "--diff", "-e", "engine_log_max_file=5")
+    assert '-    "max-file": "3",\n    +    "max-file": "5",' in proc.stdout
+    after = {container: main_pids(container) for container in CONTAINERS}
+    node1, node2, node3 = CONTAINERS
+    assert after[node1] == before[node1] and after[node3] == before[node3]
+    assert after[node2][0] != before[node2][0] and after[node2][1] == before[node2][1]  # dockerd, not containerd
+    assert '"max-file": "5"' in daemon_json(node2)
+
+
+def test_flags_and_proxy_go_into_a_drop_in_and_leave_with_it(inventory):
+    node2 = CONTAINERS[1]
+    dockyard("up", "-i", inventory, "--limit", "node2", "-e",
+             json.dumps({"engine_daemon_flags": ["--debug"], "engine_http_proxy": "http://proxy.lab.invalid:3128"}))
+    assert on_host(node2, "systemctl", "cat", "docker").count("ExecStart=") == 3  # packaged, reset, ours
+    info = docker_info(node2)
+    assert info["Debug"] is True and info["HttpProxy"] == "http://proxy.lab.invalid:3128"
+
+    dockyard("up", "-i", inventory, "--limit", "node2")
+    assert on_host(node2, "sh", "-c", "ls /etc/systemd/system/docker.service.d 2>/dev/null | wc -l") == "0"
+    info = docker_info(node2)
+    assert info["Debug"] is False and info["HttpProxy"] == ""
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"engine_daemon_config": {"log-opt": {"max-size": "1m"}}}, "unknown key 'log-opt' (did you mean 'log-opts'?)"),
+    ({"engine_daemon_config": {"live-restore": True}},
+     "'live-restore' is true on a Swarm node; dockerd refuses live-restore in swarm mode"),
+])
+def test_bad_daemon_settings_are_refused_before_any_write(inventory, extra, message):
+    node1 = CONTAINERS[0]
+    listing = "ls -l --time-style=full-iso /etc/docker; md5sum /etc/docker/daemon.json"
+    before = on_host(node1, "sh", "-c", listing)
+    proc = dockyard("up", "-i", inventory, "--limit", "node1", "-e", json.dumps(extra), check=False)
+    assert proc.returncode == 1
+    assert "node1: FAILED: engine : Write daemon.json" in proc.stdout
+    assert f"Refused to write /etc/docker/daemon.json on node1: {message}" in proc.stdout.replace("\n      ", " ")
+    assert on_host(node1, "sh", "-c", listing) == before
+
+
+def test_a_setting_dockerd_cannot_start_with_is_rolled_back(inventory):
+    node3 = CONTAINERS[2]
+    before = daemon_json(node3)
+    proc = dockyard("up", "-i", inventory, "--limit", "node3", "-e", "engine_storage_driver=btrfs", check=False)
+    assert proc.returncode == 1, proc.stdout
+    assert "Put the previous daemon.json back" in proc.stdout
+    text = proc.stdout.replace("\n      ", " ")
+    assert "dockerd on node3 did not start with the new settings (storage-driver), so they were rolled back" in text
+    assert "error initializing graphdriver" in text  # the daemon's own words
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert daemon_json(node3) == before
+    assert on_host(node3, "systemctl", "is-active", "docker") == "active"
+    assert docker_info(node3)["Driver"] == "overlay2"
+
+
+def test_docker_ce_source_is_one_signed_deb822_file_or_the_hosts_own(inventory):
+    node1 = CONTAINERS[0]
+    with offline(node1):  # apt only parses the source here; nothing leaves the lab
+        dockyard("up", "-i", inventory, "--limit", "node1", "-e", "engine_source=docker_ce", "--tags", "repo")
+        uris = on_host(node1, "apt-get", "-o", "Dir::Etc::SourceList=/etc/apt/sources.list.d/docker.sources",
+                       "-o", "Dir::Etc::SourceParts=-", "--print-uris", "update")
+        assert "https://download.docker.com/linux/debian/dists/bookworm/stable/binary-amd64/Packages" in uris
+        assert "Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----" in on_host(
+            node1, "cat", "/etc/apt/sources.list.d/docker.sources")
+
+        on_host(node1, "sh", "-c", "echo 'deb [signed-by=/etc/apt/keyrings/docker.asc] "
+                "https://download.docker.com/linux/debian bookworm stable' > /etc/apt/sources.list.d/docker.list")
+        try:
+            dockyard("up", "-i", inventory, "--limit", "node1", "-e", "engine_source=docker_ce", "--tags", "repo")
+            assert on_host(node1, "ls", "/etc/apt/sources.list.d") == "docker.list"  # adopted, ours dropped
+        finally:
+            on_host(node1, "rm", "-f", "/etc/apt/sources.list.d/docker.list")
+
+
+def test_bad_variable_fails_before_the_engine_is_touched_naming_it(inventory):
+    proc = dockyard("up", "-i", inventory, "-e", "engine_source=docker_hub", check=False)
+    assert proc.returncode == 1
+    assert "engine_source" in proc.stdout and "docker_hub" in proc.stdout
+    assert "Write daemon.json" not in proc.stdout  # stopped at argument validation
