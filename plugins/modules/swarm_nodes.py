@@ -1,0 +1,195 @@
+#!/usr/bin/python
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: swarm_nodes
+short_description: Reconcile every swarm node's role, labels and availability in one call on a manager
+description:
+  - Runs on one swarm manager and brings the whole node list to the declared state in one call, promoting
+    before demoting so the swarm keeps its quorum during the change.
+  - Refuses, before changing anything, a result with an even number of managers, or with a manager that is not
+    Ready (the raft quorum would rest on a node that is down).
+  - With O(prune), nodes that are not declared are drained, demoted and removed.
+version_added: 1.0.0
+author: dockyard developers
+options:
+  nodes:
+    description: The declared nodes.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      node_id:
+        description: The node's swarm ID (from M(dockyard.fleet.swarm_member)).
+        type: str
+        required: true
+      name:
+        description: Inventory name, for messages and the diff.
+        type: str
+        required: true
+      role:
+        description: Swarm role.
+        type: str
+        choices: [manager, worker]
+        required: true
+      labels:
+        description: The node's whole label set; labels not listed are removed.
+        type: dict
+        default: {}
+      availability:
+        description: Scheduling availability.
+        type: str
+        choices: [active, pause, drain]
+        default: active
+  prune:
+    description: Drain, demote and remove nodes that are not in O(nodes).
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+attributes:
+  check_mode:
+    support: full
+    details: Validates and reports every node change without making it.
+  diff_mode:
+    support: full
+    details: Role, availability and labels of each node before and after.
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Roles, labels and availability of every node
+  dockyard.fleet.swarm_nodes:
+    nodes:
+      - {node_id: "{{ hostvars.node1.swarm.node_id }}", name: node1, role: manager, labels: {zone: a}}
+      - {node_id: "{{ hostvars.node2.swarm.node_id }}", name: node2, role: worker, availability: drain}
+"""
+
+RETURN = r"""
+changes:
+  description: One line per change made (or that would be made).
+  returned: always
+  type: list
+  elements: str
+  sample: ["promote node3", "label node2 zone=b"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
+    COMMON_ARGS,
+    DockerError,
+    client_from_params,
+)
+
+
+class Refused(Exception):
+    pass
+
+
+def hostname(node):
+    return (node.get("Description") or {}).get("Hostname") or node["ID"]
+
+
+def node_view(node):
+    spec = node.get("Spec") or {}
+    return {"role": spec.get("Role"), "availability": spec.get("Availability"), "labels": spec.get("Labels") or {}}
+
+
+def plan(current, declared, prune):
+    """Ordered (node_id, name, new spec, description) updates and removals; raise Refused on a bad result."""
+    by_id = {node["ID"]: node for node in current}
+    missing = [d["name"] for d in declared if d["node_id"] not in by_id]
+    if missing:
+        raise Refused(f"{', '.join(missing)} not in this swarm's node list; run the swarm role on them first")
+    updates, removals = [], []
+    for d in declared:
+        node = by_id[d["node_id"]]
+        want = {"role": d["role"], "availability": d["availability"], "labels": dict(d["labels"])}
+        have = node_view(node)
+        if want != have:
+            words = [f"{'promote' if want['role'] == 'manager' else 'demote'} {d['name']}"] \
+                if want["role"] != have["role"] else []
+            if want["availability"] != have["availability"]:
+                words.append(f"set {d['name']} {want['availability']}")
+            if want["labels"] != have["labels"]:
+                words.append(f"label {d['name']} " + " ".join(f"{k}={v}" for k, v in sorted(want["labels"].items())))
+            updates.append((node, d["name"], want, "; ".join(words)))
+    declared_ids = {d["node_id"] for d in declared}
+    if prune:
+        for node in current:
+            if node["ID"] not in declared_ids:
+                name = hostname(node)
+                have = node_view(node)
+                if have["role"] == "manager" or have["availability"] != "drain":  # a manager cannot be removed
+                    updates.append((node, name, dict(have, role="worker", availability="drain"), f"drain {name}"))
+                removals.append((node, name))
+    # Promotions first, then the rest, so quorum never rests on fewer managers than before.
+    updates.sort(key=lambda update: update[2]["role"] != "manager")
+
+    final = {n["ID"]: node_view(n)["role"] for n in current if n["ID"] not in {r[0]["ID"] for r in removals}}
+    final.update({node["ID"]: want["role"] for node, _name, want, _words in updates})
+    managers = [node_id for node_id, role in final.items() if role == "manager"]
+    if len(managers) % 2 == 0:
+        raise Refused(f"the swarm would have {len(managers)} managers; an even number tolerates no more failures "
+                      "than one fewer and risks a split vote. Keep swarm_managers odd (1, 3, 5 or 7)")
+    down = [hostname(by_id[m]) for m in managers
+            if (by_id[m].get("Status") or {}).get("State") != "ready"]
+    if down:
+        raise Refused(f"manager(s) {', '.join(down)} not Ready; the swarm's quorum would rest on them. "
+                      "Bring them back or remove them from swarm_managers")
+    return updates, removals
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            COMMON_ARGS,
+            nodes={"type": "list", "elements": "dict", "required": True, "options": {
+                "node_id": {"type": "str", "required": True},
+                "name": {"type": "str", "required": True},
+                "role": {"type": "str", "choices": ["manager", "worker"], "required": True},
+                "labels": {"type": "dict", "default": {}},
+                "availability": {"type": "str", "choices": ["active", "pause", "drain"], "default": "active"},
+            }},
+            prune={"type": "bool", "default": False},
+        ),
+        supports_check_mode=True,
+    )
+    api = client_from_params(module.params)
+    try:
+        current = api.get("/nodes")
+        updates, removals = plan(current, module.params["nodes"], module.params["prune"])
+    except Refused as exc:
+        module.fail_json(msg=f"Refused to change the swarm's nodes: {exc}. Nothing was changed.")
+    except DockerError as exc:
+        module.fail_json(msg=f"Reading the swarm's nodes failed: {exc}. Is this host a manager?")
+
+    changes = [words for _node, _name, _want, words in updates] + [f"remove {name}" for _node, name in removals]
+    if not module.check_mode:
+        try:
+            for node, _name, want, _words in updates:
+                spec = dict(node.get("Spec") or {}, Role=want["role"], Availability=want["availability"],
+                            Labels=want["labels"])
+                api.request("POST", f"/nodes/{node['ID']}/update", query={"version": node["Version"]["Index"]},
+                            body=spec)
+            for node, _name in removals:
+                api.request("DELETE", f"/nodes/{node['ID']}", query={"force": "true"})
+        except DockerError as exc:
+            module.fail_json(msg=f"Changing the swarm's nodes failed after: {changes}: {exc}", changes=changes)
+    result = {"changed": bool(changes), "changes": changes}
+    if module._diff:
+        names = {d["node_id"]: d["name"] for d in module.params["nodes"]}
+        before = {names.get(n["ID"]) or hostname(n): node_view(n) for n in current}
+        after = dict(before)
+        for _node, name, want, _words in updates:
+            after[name] = want
+        for _node, name in removals:
+            after.pop(name, None)
+        result["diff"] = {"before": before, "after": after}
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
