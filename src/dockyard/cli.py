@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from dockyard import __version__, lab
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, UsageError
 from dockyard.inventory import check_yaml_sources
 from dockyard.runner import run_playbook
 
@@ -31,6 +32,20 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
                     help="set a variable (repeatable; @file works as in Ansible)")
     up.set_defaults(func=cmd_up)
+
+    deploy = commands.add_parser("deploy", help="deploy a compose stack to the swarm (playbooks/deploy.yml)",
+                                 description="Deploy a compose file as a stack from the first swarm manager: only "
+                                             "changed services are updated, then dockyard waits until every replica "
+                                             "runs and rolls updated services back if they do not come up.")
+    deploy.add_argument("stack_file", type=Path, metavar="STACK_FILE", help="compose file of the stack")
+    deploy.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    deploy.add_argument("-n", "--name", help="stack name (default: the compose file's directory name)")
+    deploy.add_argument("--absent", action="store_true", help="remove the stack instead")
+    deploy.add_argument("-C", "--check", action="store_true", help="show which services would change, change nothing")
+    deploy.add_argument("-D", "--diff", action="store_true", help="show the changed services' specs")
+    deploy.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a variable, e.g. stack_wait_timeout=60 or stack_rollback=false")
+    deploy.set_defaults(func=cmd_deploy)
 
     lab_parser = commands.add_parser("lab", help="throw-away lab hosts on this machine",
                                      description="Real servers on this machine for trying and testing dockyard: "
@@ -57,6 +72,18 @@ def cmd_up(args) -> int:
     check_yaml_sources(args.inventory)
     result = run_playbook("site.yml", args.inventory, limit=args.limit, tags=args.tags, check=args.check,
                           diff=args.diff, extra_vars=args.extra_vars)
+    return result.exit_code
+
+
+def cmd_deploy(args) -> int:
+    check_yaml_sources(args.inventory)
+    stack_file = args.stack_file.resolve()
+    if not stack_file.is_file():
+        raise UsageError(f"stack file {args.stack_file} does not exist")
+    stack = {"name": args.name or stack_file.parent.name, "compose_file": str(stack_file),
+             "state": "absent" if args.absent else "present"}
+    result = run_playbook("deploy.yml", args.inventory, check=args.check, diff=args.diff,
+                          extra_vars=[json.dumps({"stacks": [stack]}), *args.extra_vars])
     return result.exit_code
 
 

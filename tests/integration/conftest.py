@@ -1,6 +1,8 @@
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -44,20 +46,23 @@ def docker_info(container):
     return json.loads(on_host(container, "docker", "info", "--format", "{{json .}}"))
 
 
-BUSYBOX = "dockyard/busybox:test"
+WEB_IMAGE = "dockyard/web:1"
+EXAMPLES = Path(__file__).parents[2] / "examples" / "stacks"
 
 
 @pytest.fixture(scope="session")
-def busybox_image(tmp_path_factory):
-    """A tiny image (Debian's static busybox, FROM scratch) built here: no registry is reachable."""
-    if subprocess.run(["docker", "image", "inspect", BUSYBOX], capture_output=True, check=False).returncode:
-        work = tmp_path_factory.mktemp("busybox")
+def web_image(tmp_path_factory):
+    """The sample stack's image (FROM scratch + Debian's static busybox), built here: no registry is reachable."""
+    if subprocess.run(["docker", "image", "inspect", WEB_IMAGE], capture_output=True, check=False).returncode:
+        work = tmp_path_factory.mktemp("web")
         subprocess.run(["apt-get", "download", "busybox-static"], cwd=work, check=True, capture_output=True)
-        deb = next(work.glob("busybox-static_*.deb"))
-        subprocess.run(["dpkg-deb", "-x", str(deb), str(work / "root")], check=True)
-        subprocess.run(f"tar -C {work / 'root'} -c bin/busybox | docker import -c 'ENTRYPOINT [\"/bin/busybox\"]'"
-                       f" - {BUSYBOX}", shell=True, check=True, capture_output=True)
-    return BUSYBOX
+        subprocess.run(["dpkg-deb", "-x", str(next(work.glob("busybox-static_*.deb"))), str(work / "root")],
+                       check=True)
+        context = work / "context"
+        shutil.copytree(EXAMPLES / "web", context)
+        shutil.copy(work / "root" / "bin" / "busybox", context / "busybox")
+        subprocess.run(["docker", "build", "-q", "-t", WEB_IMAGE, str(context)], check=True, capture_output=True)
+    return WEB_IMAGE
 
 
 def load_image(container, image):

@@ -71,7 +71,7 @@ def test_offline_bundle_installs_on_a_host_without_a_route_to_mirrors(inventory)
     assert on_host(container, "sh", "-c", "ls /var/cache/dockyard/*/Packages | wc -l") == "1"
 
 
-def test_up_configures_every_host_and_a_container_runs_on_each(inventory, busybox_image):
+def test_up_configures_every_host_and_a_container_runs_on_each(inventory, web_image):
     proc = dockyard("up", "-i", inventory)
     assert "node1" in proc.stdout and "CHANGED" in proc.stdout  # the summary table
     for container in CONTAINERS:
@@ -81,8 +81,8 @@ def test_up_configures_every_host_and_a_container_runs_on_each(inventory, busybo
                                                                                  "json-file")
         assert info["LiveRestoreEnabled"] is False  # every lab host is a Swarm node (manager or worker)
         assert "docker" in on_host(container, "id", "-nG", "nobody").split()
-        load_image(container, busybox_image)
-        on_host(container, "docker", "run", "-d", "--name", "probe", "--stop-timeout", "1", busybox_image,
+        load_image(container, web_image)
+        on_host(container, "docker", "run", "-d", "--name", "probe", "--stop-timeout", "1", web_image,
                 "sleep", "600")
         state = json.loads(on_host(container, "docker", "inspect", "probe"))[0]
         assert state["State"]["Running"] is True

@@ -1,0 +1,337 @@
+#!/usr/bin/python
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: stack_deploy
+short_description: Deploy a compose stack to Docker Swarm, wait until it runs, roll back on failure
+description:
+  - Runs on a swarm manager. Turns the compose file (the keys C(docker stack deploy) uses) into swarm networks,
+    secrets, configs and services named and labelled as C(docker stack deploy) names them, and reconciles them
+    in one call - only services whose spec changed are updated, so an unchanged stack reports changed=false.
+  - Waits until every created or updated service has all its replicas running (and healthy, when it has a
+    healthcheck) or O(wait_timeout) passes. On failure it names the service and the task error, and with
+    O(rollback) rolls updated services back to their previous spec.
+  - Secrets and configs are immutable in swarm; their names carry a hash of their content, so new content makes
+    a new version that the services switch to, and versions no service uses any more are removed.
+  - The swarm routing mesh needs IPVS in the kernel. A stack that publishes ports in ingress mode on a manager
+    without IPVS is refused with an explanation; publish with C(mode: host) there.
+version_added: 1.0.0
+author: dockyard developers
+options:
+  name:
+    description: Stack name; objects are called C(<name>_<object>).
+    type: str
+    required: true
+  compose:
+    description:
+      - The compose file's content. Secrets and configs need C(content) (the stack role reads their C(file) on the
+        control machine) or C(external).
+    type: dict
+  state:
+    description: C(present) deploys the stack, C(absent) removes its services, networks, secrets and configs.
+    type: str
+    choices: [present, absent]
+    default: present
+  wait_timeout:
+    description: Seconds to wait for created and updated services to run all their replicas. V(0) does not wait.
+    type: int
+    default: 300
+  rollback:
+    description: When a service does not come up, roll the services this run updated back to their previous spec.
+    type: bool
+    default: false
+  prune:
+    description: Remove services of the stack that the compose file no longer has.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+attributes:
+  check_mode:
+    support: full
+    details: Reports which services would be created, updated and removed, with a diff, changing nothing.
+  diff_mode:
+    support: full
+    details: The changed services' specs before and after.
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Deploy the web stack and roll back if it does not come up
+  dockyard.fleet.stack_deploy:
+    name: web
+    compose: "{{ lookup('file', 'stacks/web/compose.yml') | from_yaml }}"
+    rollback: true
+    wait_timeout: 120
+"""
+
+RETURN = r"""
+created:
+  description: Services created.
+  returned: always
+  type: list
+  elements: str
+updated:
+  description: Services updated.
+  returned: always
+  type: list
+  elements: str
+removed:
+  description: Services removed.
+  returned: always
+  type: list
+  elements: str
+services:
+  description: Replicas running and desired per service after the wait.
+  returned: when the stack is present
+  type: dict
+  sample: {"web_web": {"running": 3, "desired": 3}}
+"""
+
+import json
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
+    NAMESPACE,
+    SPEC_HASH,
+    ComposeError,
+    Stack,
+    spec_hash,
+)
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
+    COMMON_ARGS,
+    DockerError,
+    client_from_params,
+)
+
+FAILED_UPDATE_STATES = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
+FAILED_TASK_STATES = ("failed", "rejected")
+FAILURES_BEFORE_GIVING_UP = 3
+
+
+class DeployFailed(Exception):
+    pass
+
+
+def ipvs_available():
+    """Whether the kernel can do the routing mesh (IPVS), loaded or loadable."""
+    if os.path.exists("/proc/net/ip_vs") or os.path.exists("/sys/module/ip_vs"):
+        return True
+    release = os.uname().release
+    for index in ("modules.builtin", "modules.dep"):
+        try:
+            with open(f"/lib/modules/{release}/{index}", encoding="utf-8") as handle:
+                if "/ip_vs.ko" in handle.read():
+                    return True
+        except OSError:
+            continue
+    return False
+
+
+def filters(**values):
+    return {"filters": json.dumps({key: value for key, value in values.items()})}
+
+
+def project(current, desired):
+    """The part of ``current`` that ``desired`` speaks about, for a readable diff."""
+    if isinstance(desired, dict) and isinstance(current, dict):
+        return {key: project(current.get(key), value) for key, value in desired.items()}
+    return current
+
+
+class Deployer:
+    def __init__(self, module, api, name):
+        self.module = module
+        self.api = api
+        self.name = name
+        self.label = f"{NAMESPACE}={name}"
+
+    def listing(self, kind, **query):
+        return self.api.request("GET", f"/{kind}", query=dict(filters(label=[self.label]), **query))
+
+    def ensure_objects(self, stack):
+        """Networks, secrets and configs the services need; returns name -> ID of secrets and configs."""
+        existing = {n["Name"] for n in self.api.request("GET", "/networks")}
+        for key, spec in stack.networks.items():
+            if spec.get("external"):
+                if spec["Name"] not in existing:
+                    raise DeployFailed(f"external network '{spec['Name']}' (networks.{key}) does not exist")
+            elif spec["Name"] not in existing and not self.module.check_mode:
+                self.api.request("POST", "/networks/create", body=dict(spec, CheckDuplicate=True))
+        ids = {}
+        for kind, declared in (("secrets", stack.secrets), ("configs", stack.configs)):
+            have = {o["Spec"]["Name"]: o["ID"] for o in self.api.request("GET", f"/{kind}")}
+            for key, spec in declared.items():
+                if spec["Name"] not in have and spec.get("external"):
+                    raise DeployFailed(f"external {kind[:-1]} '{spec['Name']}' ({kind}.{key}) does not exist")
+                if spec["Name"] not in have and not self.module.check_mode:
+                    have[spec["Name"]] = self.api.request("POST", f"/{kind}/create", body=spec)["ID"]
+                ids[spec["Name"]] = have.get(spec["Name"], "")
+        return ids
+
+    def services(self):
+        return {s["Spec"]["Name"]: s for s in self.listing("services", status="true")}
+
+    def wait(self, names, timeout, started):
+        """Wait until every service in ``names`` runs all replicas; raise DeployFailed naming the first that fails."""
+        deadline = time.monotonic() + timeout
+        while True:
+            current = self.services()
+            pending = []
+            for name in names:
+                service = current[name]
+                update = (service.get("UpdateStatus") or {}).get("State")
+                status = service.get("ServiceStatus") or {}
+                if update in FAILED_UPDATE_STATES:
+                    raise DeployFailed(self.failure(service, f"its update {update.replace('_', ' ')}", started))
+                failures = self.failed_tasks(service, started)
+                if status.get("RunningTasks", 0) < status.get("DesiredTasks", 0) and len(
+                        failures) >= FAILURES_BEFORE_GIVING_UP:
+                    raise DeployFailed(self.failure(service, f"{len(failures)} of its tasks failed", started))
+                if update in (None, "completed") and status.get("RunningTasks") == status.get("DesiredTasks"):
+                    continue
+                pending.append(name)
+            if not pending:
+                return {n: {"running": s["ServiceStatus"]["RunningTasks"],
+                            "desired": s["ServiceStatus"]["DesiredTasks"]} for n, s in current.items()}
+            if time.monotonic() >= deadline:
+                raise DeployFailed(self.failure(current[pending[0]], f"not all replicas ran within {timeout}s",
+                                                started))
+            time.sleep(1)
+
+    def failed_tasks(self, service, started):
+        tasks = self.api.request("GET", "/tasks", query=filters(service=[service["ID"]]))
+        return sorted((t for t in tasks if t["Status"]["State"] in FAILED_TASK_STATES
+                       and t["Status"].get("Timestamp", "") >= started), key=lambda t: t["Status"]["Timestamp"])
+
+    def failure(self, service, what, started):
+        tasks = self.failed_tasks(service, started)
+        detail = ""
+        if tasks:
+            status = tasks[-1]["Status"]
+            detail = f"; last task error: {status.get('Err') or status.get('Message')}"
+        return f"service {service['Spec']['Name']}: {what}{detail}"
+
+
+def utc_now():
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            COMMON_ARGS,
+            name={"type": "str", "required": True},
+            compose={"type": "dict"},
+            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            wait_timeout={"type": "int", "default": 300},
+            rollback={"type": "bool", "default": False},
+            prune={"type": "bool", "default": True},
+        ),
+        required_if=[("state", "present", ["compose"])],
+        supports_check_mode=True,
+    )
+    params = module.params
+    name = params["name"]
+    host = os.uname().nodename
+    deployer = Deployer(module, client_from_params(params), name)
+    result = {"changed": False, "created": [], "updated": [], "removed": []}
+    try:
+        stack = Stack(name, params["compose"]) if params["state"] == "present" else None
+    except ComposeError as exc:
+        module.fail_json(msg=f"Stack {name}: the compose file is not deployable: {exc}. Nothing was changed.")
+    if stack and stack.ingress_ports() and not ipvs_available():
+        ports = ", ".join(f"{svc}:{port}" for svc, port in stack.ingress_ports())
+        module.fail_json(msg=f"Stack {name} publishes {ports} through the swarm routing mesh (ingress), but the kernel "
+                             f"of {host} has no IPVS (ip_vs), which the mesh needs: those ports would never answer. "
+                             "Publish them with `mode: host` (long port syntax), or run on hosts whose kernel has "
+                             "IPVS. Nothing was changed.")
+    api = deployer.api
+    try:
+        current = deployer.services()
+        desired = {}
+        if stack:
+            ids = deployer.ensure_objects(stack)
+            for spec in stack.services.values():
+                spec["Labels"][SPEC_HASH] = spec_hash(spec)
+                for kind, id_key, name_key in (("Secrets", "SecretID", "SecretName"),
+                                               ("Configs", "ConfigID", "ConfigName")):
+                    for ref in spec["TaskTemplate"]["ContainerSpec"].get(kind, []):
+                        ref[id_key] = ids[ref[name_key]]
+                desired[spec["Name"]] = spec
+        create = sorted(set(desired) - set(current))
+        update = sorted(n for n in set(desired) & set(current)
+                        if current[n]["Spec"].get("Labels", {}).get(SPEC_HASH) != desired[n]["Labels"][SPEC_HASH])
+        remove = sorted(set(current) - set(desired)) if params["prune"] or not stack else []
+        result.update(created=create, updated=update, removed=remove, changed=bool(create or update or remove))
+        if module._diff:
+            result["diff"] = {
+                "before": {n: project(current[n]["Spec"], desired.get(n, current[n]["Spec"]))
+                           for n in update + remove},
+                "after": {n: desired[n] for n in create + update}}
+        if module.check_mode:
+            module.exit_json(**result)
+
+        started = utc_now()
+        for service in create:
+            api.request("POST", "/services/create", body=desired[service])
+        for service in update:
+            api.request("POST", f"/services/{current[service]['ID']}/update",
+                        query={"version": current[service]["Version"]["Index"]}, body=desired[service])
+        try:
+            if stack and params["wait_timeout"] > 0:
+                result["services"] = deployer.wait(create + update, params["wait_timeout"], started)
+        except DeployFailed as exc:
+            message = f"Stack {name} on {host}: {exc}."
+            if params["rollback"] and update:
+                fresh = deployer.services()
+                for service in update:
+                    api.request("POST", f"/services/{fresh[service]['ID']}/update",
+                                query={"version": fresh[service]["Version"]["Index"], "rollback": "previous"},
+                                body=fresh[service]["Spec"])
+                message += f" Rolled back {', '.join(update)} to the previous version."
+                try:
+                    deployer.wait(update, params["wait_timeout"], utc_now())
+                except DeployFailed as again:
+                    message += f" The rollback did not come up either: {again}."
+            module.fail_json(msg=message + " Fix the service and deploy again.", **result)
+
+        for service in remove:
+            api.request("DELETE", f"/services/{current[service]['ID']}")
+        prune_unused(api, deployer, desired, stack)
+    except (DockerError, DeployFailed) as exc:
+        module.fail_json(msg=f"Deploying stack {name} on {host} failed: {exc}", **result)
+    module.exit_json(**result)
+
+
+def delete_when_released(api, path, timeout=30):
+    """DELETE an object that tasks of a removed or updated service may still hold for a few seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return api.request("DELETE", path, expect=(200, 204, 404))
+        except DockerError as exc:
+            if exc.status not in (400, 403, 409) or time.monotonic() >= deadline:
+                raise
+            time.sleep(1)
+
+
+def prune_unused(api, deployer, desired, stack):
+    """Old secret/config versions no service uses any more; on removal, the stack's networks too."""
+    used = {ref.get("SecretName") or ref.get("ConfigName") for spec in desired.values()
+            for kind in ("Secrets", "Configs") for ref in spec["TaskTemplate"]["ContainerSpec"].get(kind, [])}
+    for kind in ("secrets", "configs"):
+        for obj in deployer.listing(kind):
+            if obj["Spec"]["Name"] not in used:
+                delete_when_released(api, f"/{kind}/{obj['ID']}")
+    if stack is None:
+        for network in deployer.listing("networks"):
+            delete_when_released(api, f"/networks/{network['Id']}")
+
+
+if __name__ == "__main__":
+    main()
