@@ -260,11 +260,12 @@ class Stack:
         task = {"ContainerSpec": container, "Networks": self._service_networks(svc, spec.get("networks"))}
         placement = deploy.get("placement") or {}
         if placement:
-            task["Placement"] = {
-                "Constraints": list(placement.get("constraints") or []),
-                "Preferences": [{"Spread": {"SpreadDescriptor": p["spread"]}} for p in placement.get("preferences")
-                                or []],
-            }
+            task["Placement"] = {}
+            if placement.get("constraints"):
+                task["Placement"]["Constraints"] = list(placement["constraints"])
+            if placement.get("preferences"):
+                task["Placement"]["Preferences"] = [{"Spread": {"SpreadDescriptor": p["spread"]}}
+                                                    for p in placement["preferences"]]
             if "max_replicas_per_node" in placement:
                 task["Placement"]["MaxReplicas"] = int(placement["max_replicas_per_node"])
         restart = deploy.get("restart_policy") or {}
@@ -304,8 +305,10 @@ class Stack:
         for port in service["EndpointSpec"]["Ports"]:
             if port["PublishedPort"] is None:
                 del port["PublishedPort"]
+        if not service["EndpointSpec"]["Ports"]:
+            del service["EndpointSpec"]["Ports"]  # the Engine keeps no empty list either
         if service["EndpointSpec"]["Mode"] == "dnsrr" and any(
-                p["PublishMode"] == "ingress" for p in service["EndpointSpec"]["Ports"]):
+                p["PublishMode"] == "ingress" for p in service["EndpointSpec"].get("Ports", [])):
             raise ComposeError(f"{where}: endpoint_mode dnsrr cannot publish ports in ingress mode; use mode: host")
         task["ContainerSpec"]["Labels"][NAMESPACE] = self.name
         for key, api in (("update_config", "UpdateConfig"), ("rollback_config", "RollbackConfig")):
@@ -359,7 +362,7 @@ class Stack:
     def ingress_ports(self):
         """(service, port) pairs published through the routing mesh."""
         return [(svc, p["PublishedPort"] if "PublishedPort" in p else p["TargetPort"])
-                for svc, spec in self.services.items() for p in spec["EndpointSpec"]["Ports"]
+                for svc, spec in self.services.items() for p in spec["EndpointSpec"].get("Ports", [])
                 if p["PublishMode"] == "ingress"]
 
 

@@ -154,15 +154,15 @@ class Deployer:
         return self.api.request("GET", f"/{kind}", query=dict(filters(label=[self.label]), **query))
 
     def ensure_objects(self, stack):
-        """Networks, secrets and configs the services need; returns name -> ID of secrets and configs."""
-        existing = {n["Name"] for n in self.api.request("GET", "/networks")}
+        """Networks, secrets and configs the services need; returns name -> ID of each (names where not made yet)."""
+        ids = {n["Name"]: n["Id"] for n in self.api.request("GET", "/networks")}
         for key, spec in stack.networks.items():
             if spec.get("external"):
-                if spec["Name"] not in existing:
+                if spec["Name"] not in ids:
                     raise DeployFailed(f"external network '{spec['Name']}' (networks.{key}) does not exist")
-            elif spec["Name"] not in existing and not self.module.check_mode:
-                self.api.request("POST", "/networks/create", body=dict(spec, CheckDuplicate=True))
-        ids = {}
+            elif spec["Name"] not in ids and not self.module.check_mode:
+                ids[spec["Name"]] = self.api.request("POST", "/networks/create",
+                                                     body=dict(spec, CheckDuplicate=True))["Id"]
         for kind, declared in (("secrets", stack.secrets), ("configs", stack.configs)):
             have = {o["Spec"]["Name"]: o["ID"] for o in self.api.request("GET", f"/{kind}")}
             for key, spec in declared.items():
@@ -176,25 +176,16 @@ class Deployer:
     def services(self):
         return {s["Spec"]["Name"]: s for s in self.listing("services", status="true")}
 
-    def wait(self, names, timeout, started):
-        """Wait until every service in ``names`` runs all replicas; raise DeployFailed naming the first that fails."""
+    def wait(self, names, timeout, started, rollback=False):
+        """Wait until every service in ``names`` runs all replicas of its current spec (healthy, where it has a
+        healthcheck: swarm reports such tasks running only once healthy); raise DeployFailed naming the first
+        that fails. While rolling back, failures of the version being replaced are expected: only the
+        rollback's own state counts."""
         deadline = time.monotonic() + timeout
+        failed_states = ("rollback_paused",) if rollback else FAILED_UPDATE_STATES
         while True:
             current = self.services()
-            pending = []
-            for name in names:
-                service = current[name]
-                update = (service.get("UpdateStatus") or {}).get("State")
-                status = service.get("ServiceStatus") or {}
-                if update in FAILED_UPDATE_STATES:
-                    raise DeployFailed(self.failure(service, f"its update {update.replace('_', ' ')}", started))
-                failures = self.failed_tasks(service, started)
-                if status.get("RunningTasks", 0) < status.get("DesiredTasks", 0) and len(
-                        failures) >= FAILURES_BEFORE_GIVING_UP:
-                    raise DeployFailed(self.failure(service, f"{len(failures)} of its tasks failed", started))
-                if update in (None, "completed") and status.get("RunningTasks") == status.get("DesiredTasks"):
-                    continue
-                pending.append(name)
+            pending = [name for name in names if not self.settled(current[name], started, failed_states, rollback)]
             if not pending:
                 return {n: {"running": s["ServiceStatus"]["RunningTasks"],
                             "desired": s["ServiceStatus"]["DesiredTasks"]} for n, s in current.items()}
@@ -202,6 +193,22 @@ class Deployer:
                 raise DeployFailed(self.failure(current[pending[0]], f"not all replicas ran within {timeout}s",
                                                 started))
             time.sleep(1)
+
+    def settled(self, service, started, failed_states, rollback):
+        state = (service.get("UpdateStatus") or {}).get("State")
+        if state in failed_states:
+            raise DeployFailed(self.failure(service, f"its update {state.replace('_', ' ')}", started))
+        tasks = self.api.request("GET", "/tasks", query=filters(service=[service["ID"]]))
+        live = [t for t in tasks if t.get("DesiredState") == "running"]
+        desired = (service.get("ServiceStatus") or {}).get("DesiredTasks", 0)
+        if not rollback:
+            failures = [t for t in tasks if t["Status"]["State"] in FAILED_TASK_STATES
+                        and t["Status"].get("Timestamp", "") >= started]
+            if (len(failures) >= FAILURES_BEFORE_GIVING_UP and len(live) < desired) or len(failures) > 2 * desired + 2:
+                raise DeployFailed(self.failure(service, f"{len(failures)} of its tasks failed", started))
+        template = task_spec(service["Spec"]["TaskTemplate"])
+        return (state not in ("updating", "rollback_started") and len(live) == desired
+                and all(t["Status"]["State"] == "running" and task_spec(t.get("Spec")) == template for t in live))
 
     def failed_tasks(self, service, started):
         tasks = self.api.request("GET", "/tasks", query=filters(service=[service["ID"]]))
@@ -215,6 +222,11 @@ class Deployer:
             status = tasks[-1]["Status"]
             detail = f"; last task error: {status.get('Err') or status.get('Message')}"
         return f"service {service['Spec']['Name']}: {what}{detail}"
+
+
+def task_spec(spec):
+    """A task spec as tasks carry it: the service's template without the Runtime the manager fills in."""
+    return {key: value for key, value in (spec or {}).items() if key != "Runtime"}
 
 
 def utc_now():
@@ -258,6 +270,9 @@ def main():
             ids = deployer.ensure_objects(stack)
             for spec in stack.services.values():
                 spec["Labels"][SPEC_HASH] = spec_hash(spec)
+                # The Engine stores network IDs; the hash above stays on names, which do not change.
+                for network in spec["TaskTemplate"]["Networks"]:
+                    network["Target"] = ids.get(network["Target"], network["Target"])
                 for kind, id_key, name_key in (("Secrets", "SecretID", "SecretName"),
                                                ("Configs", "ConfigID", "ConfigName")):
                     for ref in spec["TaskTemplate"]["ContainerSpec"].get(kind, []):
@@ -295,7 +310,7 @@ def main():
                                 body=fresh[service]["Spec"])
                 message += f" Rolled back {', '.join(update)} to the previous version."
                 try:
-                    deployer.wait(update, params["wait_timeout"], utc_now())
+                    deployer.wait(update, params["wait_timeout"], utc_now(), rollback=True)
                 except DeployFailed as again:
                     message += f" The rollback did not come up either: {again}."
             module.fail_json(msg=message + " Fix the service and deploy again.", **result)
