@@ -1,0 +1,202 @@
+"""The swarm and stack roles on lab hosts: a 3-host swarm (1 manager, 2 workers) running the
+sample stack, changes, failures and rollback; then a 5-host swarm (3 managers, 2 workers).
+
+The tests run in file order on the session lab, after test_engine.py configured its Engines.
+"""
+
+import io
+import json
+import shutil
+import subprocess
+
+import pytest
+import yaml
+from conftest import CONTAINERS, EXAMPLES, dockyard, load_image, on_host
+
+from dockyard.runner import run_playbook
+
+pytestmark = pytest.mark.lab
+
+MANAGER = CONTAINERS[0]
+
+
+def nodes(manager=MANAGER):
+    """`docker node ls` on a manager: hostname -> (status, availability, manager status, labels)."""
+    rows = on_host(manager, "docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}")
+    result = {}
+    for line in rows.splitlines():
+        name, status, *manager_status = line.split()
+        labels = on_host(manager, "docker", "node", "inspect", name, "--format", "{{json .Spec.Labels}}")
+        result[name] = (status, manager_status[0] if manager_status else "", json.loads(labels))
+    return result
+
+
+def http(address, port):
+    """An HTTP request from this machine to a lab host."""
+    proc = subprocess.run(["curl", "-s", "-m", "5", f"http://{address}:{port}/"], capture_output=True, text=True,
+                          check=False)
+    return proc.stdout
+
+
+def services(manager=MANAGER):
+    out = on_host(manager, "docker", "service", "ls", "--format", "{{.Name}} {{.Replicas}}")
+    return dict(line.split(" ", 1) for line in out.splitlines())
+
+
+def service_version(name):
+    return on_host(MANAGER, "docker", "service", "inspect", name, "--format", "{{.Version.Index}}")
+
+
+def stack_copy(tmp_path, edit):
+    """A copy of the sample stack with one edit to its compose file."""
+    target = tmp_path / "web"
+    shutil.copytree(EXAMPLES / "web", target)
+    compose = yaml.safe_load((target / "compose.yml").read_text())
+    edit(compose)
+    (target / "compose.yml").write_text(yaml.safe_dump(compose))
+    return target / "compose.yml"
+
+
+@pytest.fixture(scope="module")
+def swarm_inventory(lab, web_image):
+    (lab / "host_vars").mkdir(exist_ok=True)
+    (lab / "host_vars" / "node2.yml").write_text(yaml.safe_dump({"swarm_node_labels": {"zone": "b"}}))
+    assert run_playbook("engine.yml", str(lab / "hosts.yml"), stream=io.StringIO()).exit_code == 0  # the Engines
+    for container in CONTAINERS:
+        load_image(container, web_image)  # no registry yet: the image goes to each Engine directly
+    return str(lab / "hosts.yml")
+
+
+def stacks(compose_file=EXAMPLES / "web" / "compose.yml"):
+    return json.dumps({"stacks": [{"name": "web", "compose_file": str(compose_file)}]})
+
+
+def test_check_mode_predicts_the_swarm_and_changes_nothing(swarm_inventory):
+    check = run_playbook("swarm.yml", swarm_inventory, check=True, stream=io.StringIO())
+    assert check.exit_code == 0 and sum(s["changed"] for s in check.stats.values()) == 3  # init + 2 joins
+    for container in CONTAINERS:
+        assert on_host(container, "docker", "info", "--format", "{{.Swarm.LocalNodeState}}") == "inactive"
+
+
+def test_up_forms_the_swarm_and_serves_the_stack_on_every_node(swarm_inventory, lab):
+    proc = dockyard("up", "-i", swarm_inventory, "-e", stacks())
+    assert nodes() == {"node1": ("Ready", "Leader", {}), "node2": ("Ready", "", {"zone": "b"}),
+                       "node3": ("Ready", "", {})}
+    assert services() == {"web_api": "2/2 (max 1 per node)", "web_web": "3/3"}
+    for address in ("172.29.0.11", "172.29.0.12", "172.29.0.13"):
+        assert "Hello from a dockyard stack." in http(address, 8080)
+    # A container on a node without an api task reaches the api on another node over the overlay.
+    api_nodes = on_host(MANAGER, "docker", "service", "ps", "web_api", "--filter", "desired-state=running",
+                        "--format", "{{.Node}}").split()
+    (elsewhere,) = {"node1", "node2", "node3"} - set(api_nodes)
+    page = on_host(f"dockyard-itest-{elsewhere}", "docker", "run", "--rm", "--network", "web_front",
+                   "dockyard/web:1", "wget", "-q", "-O", "-", "http://api:9090/")
+    assert "Hello from a dockyard stack." in page
+    log = next(line for line in proc.stdout.splitlines() if line.startswith("log: ")).split(" ", 1)[1]
+    assert "SWMTKN" not in proc.stdout + proc.stderr + open(log).read()  # join tokens never shown or logged
+
+
+def test_second_run_of_swarm_and_stack_changes_nothing(swarm_inventory):
+    again = run_playbook("site.yml", swarm_inventory, extra_vars=[stacks()], stream=io.StringIO())
+    assert again.exit_code == 0 and sum(s["changed"] for s in again.stats.values()) == 0
+
+
+def test_changing_one_service_updates_only_it(swarm_inventory, tmp_path):
+    compose = stack_copy(tmp_path, lambda c: c["services"]["api"]["deploy"].update(replicas=3))
+    web_before = service_version("web_web")
+    check = dockyard("deploy", str(compose), "-n", "web", "-i", swarm_inventory, "--check", "--diff")
+    assert '-                "Replicas": 2\n    +                "Replicas": 3' in check.stdout
+    assert services()["web_api"] == "2/2 (max 1 per node)"  # check mode changed nothing
+    dockyard("deploy", str(compose), "-n", "web", "-i", swarm_inventory)
+    assert services() == {"web_api": "3/3 (max 1 per node)", "web_web": "3/3"}
+    assert service_version("web_web") == web_before
+
+
+def test_a_service_that_cannot_start_fails_naming_it_and_rolls_back(swarm_inventory, tmp_path):
+    compose = stack_copy(tmp_path, lambda c: c["services"]["api"].update(command=["no-such-applet"]))
+    proc = dockyard("deploy", str(compose), "-n", "web", "-i", swarm_inventory, "-e", "stack_wait_timeout=90",
+                    check=False)
+    assert proc.returncode == 1
+    text = proc.stdout.replace("\n      ", " ")
+    assert "service web_api:" in text and "non-zero exit (127)" in text
+    assert "Rolled back web_api to the previous version." in text
+    assert on_host(MANAGER, "docker", "service", "inspect", "web_api", "--format",
+                   "{{json .Spec.TaskTemplate.ContainerSpec.Args}}") == '["httpd","-f","-p","9090","-h","/www"]'
+    page = on_host(MANAGER, "docker", "run", "--rm", "--network", "web_front", "dockyard/web:1", "wget", "-q", "-O",
+                   "-", "http://api:9090/")
+    assert "Hello from a dockyard stack." in page  # the previous version keeps serving
+
+
+def test_ingress_ports_without_ipvs_are_refused_with_the_reason(swarm_inventory, tmp_path):
+    def publish_through_the_mesh(compose):
+        compose["services"]["api"].update(ports=["9091:9090"])
+        compose["services"]["api"]["deploy"]["endpoint_mode"] = "vip"
+
+    compose = stack_copy(tmp_path, publish_through_the_mesh)
+    proc = dockyard("deploy", str(compose), "-n", "web", "-i", swarm_inventory, check=False)
+    assert proc.returncode == 1
+    assert "publishes api:9091 through the swarm routing mesh (ingress), but the kernel of node1 has no IPVS" in (
+        proc.stdout.replace("\n      ", " "))
+    assert "9091" not in on_host(MANAGER, "docker", "service", "inspect", "web_api", "--format", "{{json .Spec}}")
+
+
+def write_inventory(lab, managers, workers):
+    inventory = yaml.safe_load((lab / "hosts.yml").read_text())
+    groups = inventory["all"]["children"]
+    groups["swarm_managers"]["hosts"] = dict.fromkeys(managers)
+    groups["swarm_workers"]["hosts"] = dict.fromkeys(workers)
+    path = lab / "moved.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return str(path)
+
+
+def test_an_even_manager_count_is_refused_before_any_change(lab):
+    before = nodes()
+    proc = dockyard("up", "-i", write_inventory(lab, ["node1", "node2"], ["node3"]), check=False)
+    assert proc.returncode == 1
+    assert "swarm_managers has 2 hosts (node1, node2): it needs an odd number" in proc.stdout.replace("\n      ", " ")
+    assert nodes() == before
+
+
+def test_moving_workers_to_managers_promotes_them_and_back_demotes(lab):
+    dockyard("up", "-i", write_inventory(lab, ["node1", "node2", "node3"], []))
+    assert {name: row[1] for name, row in nodes().items()} == {"node1": "Leader", "node2": "Reachable",
+                                                               "node3": "Reachable"}
+    dockyard("up", "-i", str(lab / "hosts.yml"))
+    assert {name: row[1] for name, row in nodes().items()} == {"node1": "Leader", "node2": "", "node3": ""}
+
+
+def test_stack_absent_removes_everything_it_made(swarm_inventory):
+    dockyard("deploy", str(EXAMPLES / "web" / "compose.yml"), "-i", swarm_inventory, "--absent")
+    assert services() == {}
+    assert on_host(MANAGER, "docker", "config", "ls", "-q", "--filter", "label=com.docker.stack.namespace=web") == ""
+    assert "web_front" not in on_host(MANAGER, "docker", "network", "ls", "--format", "{{.Name}}").split()
+
+
+@pytest.fixture(scope="module")
+def lab5(tmp_path_factory, web_image):
+    """5 hosts: 3 managers and 2 workers, Engines from the offline bundle (fast, no mirror needed)."""
+    inventory_dir = tmp_path_factory.mktemp("lab5")
+    try:
+        dockyard("lab", "up", "--hosts", "5", "--name", "itest5", "--inventory-dir", str(inventory_dir))
+        yield inventory_dir
+    finally:
+        dockyard("lab", "down", "--name", "itest5")
+
+
+def test_five_hosts_three_managers_run_the_stack(lab5, web_image):
+    inventory = str(lab5 / "hosts.yml")
+    dockyard("up", "-i", inventory, "-e", "engine_source=bundle", "--tags", "preflight,configure,install,service")
+    containers = [f"dockyard-itest5-node{i}" for i in range(1, 6)]
+    for container in containers:
+        load_image(container, web_image)
+    dockyard("up", "-i", inventory, "-e", "engine_source=bundle", "-e", stacks())
+    roles = {name: row[1] for name, row in nodes(containers[0]).items()}
+    assert sorted(roles.values()) == ["", "", "Leader", "Reachable", "Reachable"]
+    assert all(row[0] == "Ready" for row in nodes(containers[0]).values())
+    assert services(containers[0]) == {"web_api": "2/2 (max 1 per node)", "web_web": "5/5"}
+    for i in range(1, 6):
+        address = json.loads(subprocess.run(["docker", "inspect", containers[i - 1]], capture_output=True,
+                                            check=True, text=True).stdout)[0]["NetworkSettings"]["Networks"]
+        (ip,) = [net["IPAddress"] for net in address.values()]
+        assert "Hello from a dockyard stack." in http(ip, 8080)
