@@ -15,7 +15,7 @@ description:
   - Secrets and configs are immutable in swarm; their names carry a hash of their content, so new content makes
     a new version that the services switch to, and versions no service uses any more are removed.
   - The swarm routing mesh needs IPVS in the kernel. A stack that publishes ports in ingress mode on a manager
-    without IPVS is refused with an explanation; publish with C(mode: host) there.
+    without IPVS is refused with an explanation; publish with C(mode=host) there.
 version_added: 1.0.0
 author: dockyard developers
 options:
@@ -330,6 +330,8 @@ def delete_when_released(api, path, timeout=30):
         try:
             return api.request("DELETE", path, expect=(200, 204, 404))
         except DockerError as exc:
+            if "not found" in str(exc):  # a swarm network being removed answers 500 "not found" for a moment
+                return None
             if exc.status not in (400, 403, 409) or time.monotonic() >= deadline:
                 raise
             time.sleep(1)
@@ -346,6 +348,9 @@ def prune_unused(api, deployer, desired, stack):
     if stack is None:
         for network in deployer.listing("networks"):
             delete_when_released(api, f"/networks/{network['Id']}")
+        deadline = time.monotonic() + 30
+        while deployer.listing("networks") and time.monotonic() < deadline:  # swarm removes them asynchronously
+            time.sleep(0.5)
 
 
 if __name__ == "__main__":

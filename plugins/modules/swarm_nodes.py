@@ -46,6 +46,12 @@ options:
     description: Drain, demote and remove nodes that are not in O(nodes).
     type: bool
     default: false
+  wait_timeout:
+    description:
+      - Seconds to wait for promoted nodes to become reachable raft members and demoted ones to leave the raft,
+        before demoting further nodes and before returning.
+    type: int
+    default: 60
 extends_documentation_fragment:
   - dockyard.fleet.docker
 attributes:
@@ -76,6 +82,8 @@ changes:
   sample: ["promote node3", "label node2 zone=b"]
 """
 
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
@@ -86,6 +94,21 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
 
 class Refused(Exception):
     pass
+
+
+def wait_for_roles(api, updates, timeout):
+    """Promotions and demotions take effect in the raft a moment after the update call."""
+    deadline = time.monotonic() + timeout
+    while True:
+        by_id = {node["ID"]: node for node in api.get("/nodes")}
+        pending = [name for node, name, want, _words in updates
+                   if (((by_id.get(node["ID"]) or {}).get("ManagerStatus") or {}).get("Reachability") == "reachable")
+                   != (want["role"] == "manager") and node["ID"] in by_id]
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise DockerError(f"{', '.join(pending)} did not take the new role within {timeout}s")
+        time.sleep(0.5)
 
 
 def hostname(node):
@@ -154,6 +177,7 @@ def main():
                 "availability": {"type": "str", "choices": ["active", "pause", "drain"], "default": "active"},
             }},
             prune={"type": "bool", "default": False},
+            wait_timeout={"type": "int", "default": 60},
         ),
         supports_check_mode=True,
     )
@@ -169,11 +193,15 @@ def main():
     changes = [words for _node, _name, _want, words in updates] + [f"remove {name}" for _node, name in removals]
     if not module.check_mode:
         try:
-            for node, _name, want, _words in updates:
+            for index, (node, _name, want, _words) in enumerate(updates):
+                if want["role"] == "worker" and node_view(node)["role"] == "manager":
+                    wait_for_roles(api, updates[:index], module.params["wait_timeout"])  # promoted ones first
                 spec = dict(node.get("Spec") or {}, Role=want["role"], Availability=want["availability"],
                             Labels=want["labels"])
                 api.request("POST", f"/nodes/{node['ID']}/update", query={"version": node["Version"]["Index"]},
                             body=spec)
+            wait_for_roles(api, [u for u in updates if u[2]["role"] != node_view(u[0])["role"]],
+                           module.params["wait_timeout"])
             for node, _name in removals:
                 api.request("DELETE", f"/nodes/{node['ID']}", query={"force": "true"})
         except DockerError as exc:

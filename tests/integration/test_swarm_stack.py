@@ -8,6 +8,7 @@ import io
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -92,8 +93,8 @@ def test_up_forms_the_swarm_and_serves_the_stack_on_every_node(swarm_inventory, 
     page = on_host(f"dockyard-itest-{elsewhere}", "docker", "run", "--rm", "--network", "web_front",
                    "dockyard/web:1", "wget", "-q", "-O", "-", "http://api:9090/")
     assert "Hello from a dockyard stack." in page
-    log = next(line for line in proc.stdout.splitlines() if line.startswith("log: ")).split(" ", 1)[1]
-    assert "SWMTKN" not in proc.stdout + proc.stderr + open(log).read()  # join tokens never shown or logged
+    log = Path(next(line for line in proc.stdout.splitlines() if line.startswith("log: ")).split(" ", 1)[1])
+    assert "SWMTKN" not in proc.stdout + proc.stderr + log.read_text()  # join tokens never shown or logged
 
 
 def test_second_run_of_swarm_and_stack_changes_nothing(swarm_inventory):

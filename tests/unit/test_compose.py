@@ -1,0 +1,121 @@
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible_collections.dockyard.fleet.plugins.filter.compose import compose_inline
+from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
+    NAMESPACE,
+    ComposeError,
+    Stack,
+    duration_ns,
+    parse_port,
+    size_bytes,
+    spec_hash,
+)
+from ansible_collections.dockyard.fleet.plugins.modules.swarm_nodes import Refused, plan
+
+SAMPLE = Path(__file__).parents[2] / "examples" / "stacks" / "web" / "compose.yml"
+
+
+def sample():
+    return compose_inline(yaml.safe_load(SAMPLE.read_text()), str(SAMPLE.parent))
+
+
+def test_sample_stack_becomes_the_specs_docker_stack_deploy_would_make():
+    stack = Stack("web", sample())
+    web, api = stack.services["web"], stack.services["api"]
+    assert web["Name"] == "web_web" and web["Labels"] == {NAMESPACE: "web"}
+    assert web["Mode"] == {"Global": {}} and api["Mode"] == {"Replicated": {"Replicas": 2}}
+    assert web["EndpointSpec"] == {"Mode": "dnsrr", "Ports": [
+        {"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": 8080, "PublishMode": "host"}]}
+    container = web["TaskTemplate"]["ContainerSpec"]
+    assert container["Configs"] == [{"File": {"Name": "/www/index.html", "UID": "0", "GID": "0", "Mode": 0o444},
+                                     "ConfigName": stack.configs["page"]["Name"]}]
+    assert container["Healthcheck"]["Interval"] == 2 * 10**9
+    assert web["TaskTemplate"]["Networks"] == [{"Target": "web_front", "Aliases": ["web"]}]
+    assert api["TaskTemplate"]["ContainerSpec"]["Args"] == ["httpd", "-f", "-p", "9090", "-h", "/www"]
+    assert api["TaskTemplate"]["Placement"] == {"MaxReplicas": 1}
+    assert api["TaskTemplate"]["RestartPolicy"] == {"Condition": "on-failure", "Delay": 10**9}
+    assert stack.networks["front"]["Driver"] == "overlay" and stack.networks["front"]["Attachable"] is True
+    assert stack.ingress_ports() == []
+
+
+def test_config_names_follow_their_content():
+    one = Stack("web", sample()).configs["page"]["Name"]
+    changed = sample()
+    changed["configs"]["page"]["content"] += "<p>new</p>"
+    two = Stack("web", changed).configs["page"]["Name"]
+    assert one.startswith("web_page_") and two.startswith("web_page_") and one != two
+
+
+def test_one_service_change_changes_only_its_hash():
+    before = Stack("web", sample()).services
+    edited = sample()
+    edited["services"]["api"]["deploy"]["replicas"] = 3
+    after = Stack("web", edited).services
+    assert spec_hash(before["web"]) == spec_hash(after["web"])
+    assert spec_hash(before["api"]) != spec_hash(after["api"])
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda c: c["services"]["web"].update(build="."), "services.web: build not supported"),
+    (lambda c: c["services"]["web"].pop("image"), "services.web has no image"),
+    (lambda c: c["services"]["web"].update(networks=["back"]), "'back' is not declared under top-level networks"),
+    (lambda c: c["services"]["web"].update(configs=["nope"]), "'nope' is not declared under top-level configs"),
+    (lambda c: c["services"]["api"].update(ports=["80:80"]), "endpoint_mode dnsrr cannot publish ports in ingress"),
+    (lambda c: c["services"]["api"]["deploy"].update(mode="daemon"), "must be replicated or global"),
+    (lambda c: c["services"]["web"].update(stop_grace_period="soon"), "'soon' is not a duration"),
+])
+def test_undeployable_compose_files_fail_naming_the_key(edit, message):
+    compose = sample()
+    edit(compose)
+    with pytest.raises(ComposeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Stack("web", compose)
+
+
+def test_ingress_ports_are_reported_for_the_ipvs_check():
+    compose = sample()
+    compose["services"]["api"].update(ports=["9091:9090"])
+    compose["services"]["api"]["deploy"]["endpoint_mode"] = "vip"
+    assert Stack("web", compose).ingress_ports() == [("api", 9091)]
+
+
+def test_units():
+    assert duration_ns("1m30s", "x") == 90 * 10**9 and duration_ns(2, "x") == 2 * 10**9
+    assert size_bytes("512M", "x") == 512 * 1024**2 and size_bytes("1g", "x") == 1024**3
+    assert parse_port("8080:80/udp", "x") == {"Protocol": "udp", "TargetPort": 80, "PublishedPort": 8080,
+                                              "PublishMode": "ingress"}
+
+
+def node(node_id, role, state="ready", labels=None, availability="active"):
+    return {"ID": node_id, "Version": {"Index": 1}, "Description": {"Hostname": node_id},
+            "Spec": {"Role": role, "Availability": availability, "Labels": labels or {}}, "Status": {"State": state}}
+
+
+def declared(node_id, role, **extra):
+    return {"node_id": node_id, "name": node_id, "role": role, "labels": {}, "availability": "active", **extra}
+
+
+def test_promotions_come_before_demotions():
+    current = [node("a", "manager"), node("b", "worker"), node("c", "worker")]
+    updates, removals = plan(current, [declared("a", "manager"), declared("b", "manager"),
+                                       declared("c", "manager")], prune=False)
+    assert [words for *_, words in updates] == ["promote b", "promote c"] and removals == []
+    updates, _ = plan([node("a", "manager"), node("b", "manager"), node("c", "manager")],
+                      [declared("a", "manager"), declared("b", "worker", labels={"zone": "b"}),
+                       declared("c", "worker")], prune=False)
+    assert [words for *_, words in updates] == ["demote b; label b zone=b", "demote c"]
+
+
+def test_an_even_or_unready_manager_set_is_refused():
+    with pytest.raises(Refused, match="would have 2 managers"):
+        plan([node("a", "manager"), node("b", "worker")], [declared("a", "manager"), declared("b", "manager")],
+             prune=False)
+    with pytest.raises(Refused, match="manager\\(s\\) c not Ready"):
+        plan([node("a", "manager"), node("b", "worker"), node("c", "worker", state="down")],
+             [declared("a", "manager"), declared("b", "manager"), declared("c", "manager")], prune=False)
+
+
+def test_prune_drains_and_removes_undeclared_nodes():
+    updates, removals = plan([node("a", "manager"), node("gone", "worker")], [declared("a", "manager")], prune=True)
+    assert [words for *_, words in updates] == ["drain gone"] and [name for _, name in removals] == ["gone"]
