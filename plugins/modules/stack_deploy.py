@@ -207,7 +207,8 @@ class Deployer:
             if (len(failures) >= FAILURES_BEFORE_GIVING_UP and len(live) < desired) or len(failures) > 2 * desired + 2:
                 raise DeployFailed(self.failure(service, f"{len(failures)} of its tasks failed", started))
         template = task_spec(service["Spec"]["TaskTemplate"])
-        return (state not in ("updating", "rollback_started") and len(live) == desired
+        finished = state == "rollback_completed" if rollback else state not in ("updating", "rollback_started")
+        return (finished and len(live) == desired
                 and all(t["Status"]["State"] == "running" and task_spec(t.get("Spec")) == template for t in live))
 
     def failed_tasks(self, service, started):

@@ -65,6 +65,14 @@ def web_image(tmp_path_factory):
     return WEB_IMAGE
 
 
+def address(container):
+    """A lab host's IP on its lab network."""
+    networks = json.loads(subprocess.run(["docker", "inspect", container], capture_output=True, check=True,
+                                         text=True).stdout)[0]["NetworkSettings"]["Networks"]
+    (ip,) = [net["IPAddress"] for net in networks.values()]
+    return ip
+
+
 def load_image(container, image):
     """docker save | docker load into a lab host's Engine."""
     subprocess.run(f"docker save {image} | docker exec -i {container} docker load", shell=True, check=True,

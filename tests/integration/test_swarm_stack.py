@@ -8,11 +8,12 @@ import io
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CONTAINERS, EXAMPLES, dockyard, load_image, on_host
+from conftest import CONTAINERS, EXAMPLES, address, dockyard, load_image, on_host
 
 from dockyard.runner import run_playbook
 
@@ -30,6 +31,19 @@ def nodes(manager=MANAGER):
         labels = on_host(manager, "docker", "node", "inspect", name, "--format", "{{json .Spec.Labels}}")
         result[name] = (status, manager_status[0] if manager_status else "", json.loads(labels))
     return result
+
+
+def overlay_get(container, url, attempts=10):
+    """An HTTP request from a container on the stack's overlay network; task DNS names follow task changes
+    within a few seconds, so it tries again for a while."""
+    argv = ["docker", "exec", container, "docker", "run", "--rm", "--network", "web_front", "dockyard/web:1",
+            "wget", "-q", "-O", "-", url]
+    for _ in range(attempts):
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if proc.returncode == 0:
+            return proc.stdout
+        time.sleep(1)
+    raise AssertionError(f"{url} from {container}: {proc.stderr}")
 
 
 def http(address, port):
@@ -84,14 +98,13 @@ def test_up_forms_the_swarm_and_serves_the_stack_on_every_node(swarm_inventory, 
     assert nodes() == {"node1": ("Ready", "Leader", {}), "node2": ("Ready", "", {"zone": "b"}),
                        "node3": ("Ready", "", {})}
     assert services() == {"web_api": "2/2 (max 1 per node)", "web_web": "3/3"}
-    for address in ("172.29.0.11", "172.29.0.12", "172.29.0.13"):
-        assert "Hello from a dockyard stack." in http(address, 8080)
+    for container in CONTAINERS:
+        assert "Hello from a dockyard stack." in http(address(container), 8080)
     # A container on a node without an api task reaches the api on another node over the overlay.
     api_nodes = on_host(MANAGER, "docker", "service", "ps", "web_api", "--filter", "desired-state=running",
                         "--format", "{{.Node}}").split()
     (elsewhere,) = {"node1", "node2", "node3"} - set(api_nodes)
-    page = on_host(f"dockyard-itest-{elsewhere}", "docker", "run", "--rm", "--network", "web_front",
-                   "dockyard/web:1", "wget", "-q", "-O", "-", "http://api:9090/")
+    page = overlay_get(f"dockyard-itest-{elsewhere}", "http://api:9090/")
     assert "Hello from a dockyard stack." in page
     log = Path(next(line for line in proc.stdout.splitlines() if line.startswith("log: ")).split(" ", 1)[1])
     assert "SWMTKN" not in proc.stdout + proc.stderr + log.read_text()  # join tokens never shown or logged
@@ -113,6 +126,18 @@ def test_changing_one_service_updates_only_it(swarm_inventory, tmp_path):
     assert service_version("web_web") == web_before
 
 
+def test_new_config_content_makes_a_new_version_and_the_old_one_goes(swarm_inventory, tmp_path):
+    compose = stack_copy(tmp_path, lambda c: None)
+    (compose.parent / "www" / "index.html").write_text("<p>Version two.</p>\n")
+    before = on_host(MANAGER, "docker", "config", "ls", "--format", "{{.Name}}")
+    dockyard("deploy", str(compose), "-n", "web", "-i", swarm_inventory)
+    after = on_host(MANAGER, "docker", "config", "ls", "--format", "{{.Name}}")
+    assert before.startswith("web_page_") and after.startswith("web_page_") and after != before
+    assert "\n" not in after  # the old version was removed once no service used it
+    assert "Version two." in http(address(CONTAINERS[1]), 8080)
+    dockyard("deploy", str(EXAMPLES / "web" / "compose.yml"), "-i", swarm_inventory)  # back to the sample
+
+
 def test_a_service_that_cannot_start_fails_naming_it_and_rolls_back(swarm_inventory, tmp_path):
     compose = stack_copy(tmp_path, lambda c: c["services"]["api"].update(command=["no-such-applet"]))
     proc = dockyard("deploy", str(compose), "-n", "web", "-i", swarm_inventory, "-e", "stack_wait_timeout=90",
@@ -123,8 +148,7 @@ def test_a_service_that_cannot_start_fails_naming_it_and_rolls_back(swarm_invent
     assert "Rolled back web_api to the previous version." in text
     assert on_host(MANAGER, "docker", "service", "inspect", "web_api", "--format",
                    "{{json .Spec.TaskTemplate.ContainerSpec.Args}}") == '["httpd","-f","-p","9090","-h","/www"]'
-    page = on_host(MANAGER, "docker", "run", "--rm", "--network", "web_front", "dockyard/web:1", "wget", "-q", "-O",
-                   "-", "http://api:9090/")
+    page = overlay_get(MANAGER, "http://api:9090/")
     assert "Hello from a dockyard stack." in page  # the previous version keeps serving
 
 
@@ -196,8 +220,5 @@ def test_five_hosts_three_managers_run_the_stack(lab5, web_image):
     assert sorted(roles.values()) == ["", "", "Leader", "Reachable", "Reachable"]
     assert all(row[0] == "Ready" for row in nodes(containers[0]).values())
     assert services(containers[0]) == {"web_api": "2/2 (max 1 per node)", "web_web": "5/5"}
-    for i in range(1, 6):
-        address = json.loads(subprocess.run(["docker", "inspect", containers[i - 1]], capture_output=True,
-                                            check=True, text=True).stdout)[0]["NetworkSettings"]["Networks"]
-        (ip,) = [net["IPAddress"] for net in address.values()]
-        assert "Hello from a dockyard stack." in http(ip, 8080)
+    for container in containers:
+        assert "Hello from a dockyard stack." in http(address(container), 8080)
