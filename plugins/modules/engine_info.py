@@ -21,6 +21,13 @@ options:
       - Seconds to wait for the Engine to answer before failing. V(0) asks once.
     type: int
     default: 0
+  missing_ok:
+    description:
+      - When nothing listens on the Engine's socket, report an Engine that is not running (RV(engine.running)
+        false, swarm state C(inactive)) instead of failing. Lets check mode on a host whose Engine is only
+        about to be installed predict what follows.
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -54,6 +61,9 @@ engine:
     logging_driver: {description: Default logging driver., type: str, sample: json-file}
     live_restore: {description: Whether live-restore is on., type: bool}
     containers_running: {description: Number of running containers., type: int}
+    running:
+      description: Whether the Engine answered (false only with O(missing_ok)).
+      type: bool
     swarm:
       description: Swarm state of this node.
       type: dict
@@ -67,8 +77,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
+    DockerUnreachable,
     client_from_params,
 )
+
+NOT_RUNNING = {"running": False, "swarm": {"state": "inactive", "node_id": None, "is_manager": False}}
 
 
 def engine_facts(api):
@@ -76,6 +89,7 @@ def engine_facts(api):
     info = api.info()
     swarm = info.get("Swarm") or {}
     return {
+        "running": True,
         "server_version": version.get("Version"),
         "api_version": api.api_version,
         "os": info.get("OperatingSystem"),
@@ -97,7 +111,8 @@ def engine_facts(api):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(COMMON_ARGS, wait_timeout={"type": "int", "default": 0}),
+        argument_spec=dict(COMMON_ARGS, wait_timeout={"type": "int", "default": 0},
+                           missing_ok={"type": "bool", "default": False}),
         supports_check_mode=True,
     )
     api = client_from_params(module.params)
@@ -105,6 +120,10 @@ def main():
         if module.params["wait_timeout"] > 0:
             api.wait_until_ready(module.params["wait_timeout"])
         facts = engine_facts(api)
+    except DockerUnreachable as exc:
+        if not module.params["missing_ok"]:
+            module.fail_json(msg=f"Failed to read Docker Engine state: {exc}")
+        facts = NOT_RUNNING
     except DockerError as exc:
         module.fail_json(msg=f"Failed to read Docker Engine state: {exc}")
     module.exit_json(changed=False, engine=facts)

@@ -105,6 +105,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
+    DockerUnreachable,
     client_from_params,
 )
 
@@ -265,10 +266,16 @@ def main():
                              "IPVS. Nothing was changed.")
     api = deployer.api
     try:
-        current = deployer.services()
+        try:
+            current = deployer.services()
+        except DockerError as exc:
+            # Check mode before the Engine or the swarm exists (a first run): everything would be created.
+            if not (module.check_mode and (isinstance(exc, DockerUnreachable) or exc.status == 503)):
+                raise
+            current = None
         desired = {}
         if stack:
-            ids = deployer.ensure_objects(stack)
+            ids = deployer.ensure_objects(stack) if current is not None else {}
             for spec in stack.services.values():
                 spec["Labels"][SPEC_HASH] = spec_hash(spec)
                 # The Engine stores network IDs; the hash above stays on names, which do not change.
@@ -277,8 +284,9 @@ def main():
                 for kind, id_key, name_key in (("Secrets", "SecretID", "SecretName"),
                                                ("Configs", "ConfigID", "ConfigName")):
                     for ref in spec["TaskTemplate"]["ContainerSpec"].get(kind, []):
-                        ref[id_key] = ids[ref[name_key]]
+                        ref[id_key] = ids.get(ref[name_key], "")
                 desired[spec["Name"]] = spec
+        current = current or {}
         create = sorted(set(desired) - set(current))
         update = sorted(n for n in set(desired) & set(current)
                         if current[n]["Spec"].get("Labels", {}).get(SPEC_HASH) != desired[n]["Labels"][SPEC_HASH])

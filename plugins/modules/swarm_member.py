@@ -134,9 +134,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
+    DockerUnreachable,
     client_from_params,
 )
 
+NOT_A_MEMBER = {"local_state": "inactive", "node_id": "", "is_manager": False, "cluster_id": "", "manager_addrs": []}
 MEMBER_STATES = ("active", "pending", "locked")
 
 
@@ -189,6 +191,10 @@ def main():
     api = client_from_params(params)
     try:
         before = swarm_state(api, params["return_tokens"])
+    except DockerUnreachable as exc:
+        if not module.check_mode:
+            module.fail_json(msg=f"Reading the swarm state of {host} failed: {exc}")
+        before = dict(NOT_A_MEMBER)  # check mode before the Engine is installed: it will start outside a swarm
     except DockerError as exc:
         module.fail_json(msg=f"Reading the swarm state of {host} failed: {exc}")
 

@@ -77,6 +77,8 @@ def swarm_inventory(lab, web_image):
     (lab / "host_vars").mkdir(exist_ok=True)
     (lab / "host_vars" / "node2.yml").write_text(yaml.safe_dump({"swarm_node_labels": {"zone": "b"}}))
     assert run_playbook("engine.yml", str(lab / "hosts.yml"), stream=io.StringIO()).exit_code == 0  # the Engines
+    for container in CONTAINERS:  # start outside any swarm (test_engine.py's site runs formed one)
+        on_host(container, "sh", "-c", "docker swarm leave --force >/dev/null 2>&1 || true")
     for container in CONTAINERS:
         load_image(container, web_image)  # no registry yet: the image goes to each Engine directly
     return str(lab / "hosts.yml")
