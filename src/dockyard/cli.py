@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
+import tempfile
 from pathlib import Path
 
-from dockyard import __version__, lab
-from dockyard.errors import DockyardError, UsageError
+from dockyard import __version__, lab, report
+from dockyard.errors import EXIT_UNREACHABLE, DockyardError, UsageError
 from dockyard.inventory import check_yaml_sources
 from dockyard.runner import run_playbook
 
@@ -46,6 +48,19 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
                         help="set a variable, e.g. stack_wait_timeout=60 or stack_rollback=false")
     deploy.set_defaults(func=cmd_deploy)
+    status = commands.add_parser("status", help="hosts, Engines, swarm roles and stack replicas, read from the hosts",
+                                 description="Read every host's Engine (version, swarm state and role, running "
+                                             "containers) and the swarm's services (replicas running/wanted) and "
+                                             "print them as two tables. Exit 0 when every host answers with a "
+                                             "running Engine and every service runs all its replicas.")
+    status.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    status.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
+    status.add_argument("--json", type=Path, metavar="FILE", help="also write the report of the status run to FILE")
+    status.set_defaults(func=cmd_status)
+
+    for sub in (up, deploy):
+        sub.add_argument("--json", type=Path, metavar="FILE",
+                         help="also write a machine-readable report of the run (per host, per task) to FILE")
 
     lab_parser = commands.add_parser("lab", help="throw-away lab hosts on this machine",
                                      description="Real servers on this machine for trying and testing dockyard: "
@@ -72,6 +87,12 @@ def cmd_up(args) -> int:
     check_yaml_sources(args.inventory)
     result = run_playbook("site.yml", args.inventory, limit=args.limit, tags=args.tags, check=args.check,
                           diff=args.diff, extra_vars=args.extra_vars)
+    return finish(result, "site.yml", args)
+
+
+def finish(result, playbook: str, args) -> int:
+    if args.json:
+        report.write(result, playbook, args.inventory, args.json)
     return result.exit_code
 
 
@@ -84,7 +105,42 @@ def cmd_deploy(args) -> int:
              "state": "absent" if args.absent else "present"}
     result = run_playbook("deploy.yml", args.inventory, check=args.check, diff=args.diff,
                           extra_vars=[json.dumps({"stacks": [stack]}), *args.extra_vars])
-    return result.exit_code
+    return finish(result, "deploy.yml", args)
+
+
+def cmd_status(args) -> int:
+    check_yaml_sources(args.inventory)
+    output = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        state_file = Path(tmp) / "status.json"
+        result = run_playbook("status.yml", args.inventory, limit=args.limit, stream=output,
+                              extra_vars=[json.dumps({"dockyard_status_file": str(state_file)})])
+        finish(result, "status.yml", args)
+        state = json.loads(state_file.read_text()) if state_file.exists() else {"hosts": {}, "services": []}
+    rows = []
+    for host in sorted(result.stats):
+        engine = state["hosts"].get(host)
+        swarm = (engine or {}).get("swarm") or {}
+        rows.append({
+            "host": host,
+            "reachable": "yes" if engine is not None else "NO",
+            "engine": (engine or {}).get("server_version") or ("not running" if engine else "-"),
+            "swarm": swarm.get("state") or "-",
+            "role": ("manager" if swarm.get("is_manager") else "worker") if swarm.get("state") == "active" else "-",
+            "containers": (engine or {}).get("containers_running", "-"),
+        })
+    print_table(rows)
+    if state["services"]:
+        print()
+        print_table([{"stack": s["stack"] or "-", "service": s["name"], "mode": s["mode"],
+                      "replicas": f"{s['running']}/{s['desired']}", "image": s["image"]} for s in state["services"]])
+    for failure in result.failures:
+        print(f"{failure['host']}: {failure['event']}: {failure.get('msg', '')}".rstrip(), file=sys.stderr)
+    if any(row["reachable"] == "NO" for row in rows):
+        return EXIT_UNREACHABLE
+    healthy = all(row["engine"] not in ("not running", "-") for row in rows) and all(
+        s["running"] == s["desired"] for s in state["services"])
+    return 0 if healthy else 1
 
 
 def cmd_lab_up(args) -> int:

@@ -24,6 +24,8 @@ class RunResult:
     duration: float
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
+    results: list[dict] = field(default_factory=list)  # every task result event, in order
+    started: str = ""  # UTC, ISO 8601
 
     @property
     def exit_code(self) -> int:
@@ -76,7 +78,8 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
                                     env=env, pass_fds=(write_fd,), cwd=collection_root())
         finally:
             os.close(write_fd)
-        result = RunResult(returncode=0, log_path=log_path, duration=0.0)
+        result = RunResult(returncode=0, log_path=log_path, duration=0.0,
+                           started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
         with os.fdopen(read_fd, encoding="utf-8") as events:
             for line in events:
                 try:
@@ -85,8 +88,10 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
                     continue
                 if event["event"] == "stats":
                     result.stats = event["hosts"]
-                elif event["event"] in ("failed", "unreachable") and not event.get("ignored"):
-                    result.failures.append(event)
+                elif "host" in event:
+                    result.results.append(event)
+                    if event["event"] in ("failed", "unreachable") and not event.get("ignored"):
+                        result.failures.append(event)
                 progress.handle(event)
         result.returncode = proc.wait()
     result.duration = time.monotonic() - started

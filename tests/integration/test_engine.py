@@ -8,10 +8,12 @@ import io
 import json
 from contextlib import contextmanager
 
+import jsonschema
 import pytest
 import yaml
 from conftest import CONTAINERS, docker_info, dockyard, load_image, on_host
 
+from dockyard.report import SCHEMA_PATH
 from dockyard.runner import run_playbook
 
 pytestmark = pytest.mark.lab
@@ -74,9 +76,17 @@ def test_offline_bundle_installs_on_a_host_without_a_route_to_mirrors(inventory)
     assert on_host(container, "sh", "-c", "ls /var/cache/dockyard/*/Packages | wc -l") == "1"
 
 
-def test_up_configures_every_host_and_a_container_runs_on_each(inventory, web_image):
-    proc = dockyard("up", "-i", inventory)
+def test_up_configures_every_host_and_a_container_runs_on_each(inventory, web_image, tmp_path):
+    proc = dockyard("up", "-i", inventory, "--json", str(tmp_path / "report.json"))
     assert "node1" in proc.stdout and "CHANGED" in proc.stdout  # the summary table
+    report = json.loads((tmp_path / "report.json").read_text())
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    assert report["exit_code"] == 0 and set(report["hosts"]) == {"node1", "node2", "node3"}
+    for host, counts in report["hosts"].items():  # the report matches the run, task by task
+        mine = [t for t in report["tasks"] if t["host"] == host]
+        assert counts["changed"] == sum(t["status"] == "changed" for t in mine) >= 3
+        assert f"\n{host:<18}{counts['ok']:>6}{counts['changed']:>9}" in proc.stdout  # and the summary table
+        assert any(t["task"] == "Install Docker Engine packages" and t["changed"] for t in mine)
     for container in CONTAINERS:
         assert on_host(container, "systemctl", "is-active", "docker", "containerd") == "active\nactive"
         info = docker_info(container)

@@ -117,6 +117,20 @@ def test_second_run_of_swarm_and_stack_changes_nothing(swarm_inventory):
     assert again.exit_code == 0 and sum(s["changed"] for s in again.stats.values()) == 0
 
 
+def test_status_shows_the_nodes_and_replicas_docker_shows(swarm_inventory):
+    proc = dockyard("status", "-i", swarm_inventory)
+    hosts_table, services_table = proc.stdout.split("\n\n")
+    rows = [line.split() for line in hosts_table.splitlines()[1:]]
+    for name, (_status, manager_status, _labels) in nodes().items():
+        row = next(r for r in rows if r[0] == name)
+        assert row[1:5] == ["yes", "20.10.24+dfsg1", "active", "manager" if manager_status else "worker"]
+        container = f"dockyard-itest-{name}"
+        assert row[5] == on_host(container, "docker", "info", "--format", "{{.ContainersRunning}}")
+    replicas = {line.split()[1]: line.split()[3] for line in services_table.splitlines()[1:]}
+    assert replicas == {name: value.split()[0] for name, value in services().items()} == {
+        "web_api": "2/2", "web_web": "3/3"}
+
+
 def test_changing_one_service_updates_only_it(swarm_inventory, tmp_path):
     compose = stack_copy(tmp_path, lambda c: c["services"]["api"]["deploy"].update(replicas=3))
     web_before = service_version("web_web")

@@ -59,3 +59,22 @@ def test_exit_codes_separate_unreachable_from_failed(tmp_path):
     assert RunResult(0, log, 1.0, stats={"a": {"failures": 0}}).exit_code == 0
     assert RunResult(2, log, 1.0, stats={"a": {"failures": 1}}).exit_code == 1
     assert RunResult(4, log, 1.0, stats={"a": {"unreachable": 1, "failures": 1}}).exit_code == 3
+
+
+def test_json_report_follows_the_events_and_its_schema(tmp_path):
+    import json
+
+    import jsonschema
+
+    from dockyard import report
+
+    result = RunResult(1, tmp_path / "log", 3.5, stats={"a": {"ok": 1, "changed": 1, "failures": 0},
+                                                        "b": {"ok": 0, "changed": 0, "failures": 1}},
+                       started="2026-11-25T04:00:00Z")
+    result.results = [e for e in events() if "host" in e]
+    data = report.build(result, "site.yml", "inventory/lab")
+    jsonschema.validate(data, json.loads(report.SCHEMA_PATH.read_text()))
+    assert data["exit_code"] == 1 and data["hosts"]["a"] == {"ok": 1, "changed": 1, "failed": 0, "unreachable": 0,
+                                                             "skipped": 0, "time": 2.5}
+    assert data["tasks"][1] == {"host": "b", "task": "Install", "role": "engine", "action": "apt", "status": "failed",
+                                "changed": False, "duration": 1.0, "msg": "No package docker.io"}
