@@ -9,8 +9,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dockyard import __version__, lab, report
-from dockyard.errors import EXIT_UNREACHABLE, DockyardError, UsageError
+from dockyard import __version__, check, lab, report
+from dockyard.errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError, UsageError
 from dockyard.inventory import check_yaml_sources
 from dockyard.runner import run_playbook
 
@@ -48,6 +48,14 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
                         help="set a variable, e.g. stack_wait_timeout=60 or stack_rollback=false")
     deploy.set_defaults(func=cmd_deploy)
+    check_cmd = commands.add_parser("check", help="find every problem of an inventory before anything changes",
+                                    description="Check the inventory's groups (docker_hosts, an odd number of "
+                                                "swarm_managers, ...), every role variable against its role's "
+                                                "argument spec and duplicate addresses, then SSH to every host in "
+                                                "parallel and ask for python3. Reports every problem at once.")
+    check_cmd.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    check_cmd.set_defaults(func=cmd_check)
+
     status = commands.add_parser("status", help="hosts, Engines, swarm roles and stack replicas, read from the hosts",
                                  description="Read every host's Engine (version, swarm state and role, running "
                                              "containers) and the swarm's services (replicas running/wanted) and "
@@ -83,8 +91,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def preflight(inventory: str) -> list:
+    check_yaml_sources(inventory)
+    problems = check.check(inventory)
+    for problem in problems:
+        print(f"dockyard: check: {problem}", file=sys.stderr)
+    return problems
+
+
+def cmd_check(args) -> int:
+    problems = preflight(args.inventory)
+    if not problems:
+        print(f"{args.inventory}: groups, variables, addresses, SSH and python3 all good")
+        return EXIT_OK
+    return EXIT_UNREACHABLE if all(p.unreachable for p in problems) else EXIT_USAGE
+
+
 def cmd_up(args) -> int:
-    check_yaml_sources(args.inventory)
+    problems = preflight(args.inventory)
+    if problems:  # nothing is touched while the inventory has problems
+        return EXIT_UNREACHABLE if all(p.unreachable for p in problems) else EXIT_USAGE
     result = run_playbook("site.yml", args.inventory, limit=args.limit, tags=args.tags, check=args.check,
                           diff=args.diff, extra_vars=args.extra_vars)
     return finish(result, "site.yml", args)

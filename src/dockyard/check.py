@@ -1,0 +1,166 @@
+"""`dockyard check`: find every problem of an inventory before anything is touched.
+
+Reads the inventory with Ansible's own loader (group_vars and host_vars included), checks the
+groups dockyard's roles rely on, each role variable against its role's argument spec, and
+duplicate addresses; then connects to every host over SSH in parallel (paramiko) and asks for
+python3. Every problem is reported at once, with the host and the fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import io
+import getpass
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import yaml
+
+from dockyard.collection import collection_root
+from dockyard.errors import EnvironmentProblem
+
+GROUPS_IN_DOCKER_HOSTS = ("swarm_managers", "swarm_workers", "registry", "builders")
+SSH_TIMEOUT = 8.0
+
+
+@dataclass(frozen=True)
+class Problem:
+    where: str  # a host, or "inventory"
+    what: str
+    fix: str
+    unreachable: bool = False
+
+    def __str__(self):
+        return f"{self.where}: {self.what}. Fix: {self.fix}"
+
+
+def load(inventory: str):
+    """(hosts -> vars, groups -> set of hosts) as Ansible sees them."""
+    try:
+        from ansible.inventory.manager import InventoryManager
+        from ansible.parsing.dataloader import DataLoader
+        from ansible.vars.manager import VariableManager
+    except ImportError as exc:
+        raise EnvironmentProblem(f"Ansible cannot be imported ({exc}); reinstall dockyard: pip install -e .") from exc
+    loader = DataLoader()
+    # Ansible warns about every non-inventory file in an inventory directory (the lab's SSH key);
+    # the playbook runs log those warnings, here they would only bury the report.
+    with contextlib.redirect_stderr(io.StringIO()):
+        manager = InventoryManager(loader=loader, sources=[inventory])
+    variables = VariableManager(loader=loader, inventory=manager)
+    hosts = {host.name: variables.get_vars(host=host) for host in manager.get_hosts()}
+    groups = {name: {host.name for host in group.get_hosts()} for name, group in manager.groups.items()}
+    return hosts, groups
+
+
+def role_specs() -> dict[str, dict]:
+    """Role name -> options of its main argument spec."""
+    specs = {}
+    for path in sorted((collection_root() / "roles").glob("*/meta/argument_specs.yml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        specs[path.parents[1].name] = spec["argument_specs"]["main"]["options"]
+    return specs
+
+
+def check_groups(groups: dict[str, set]) -> list[Problem]:
+    problems = []
+    docker_hosts = groups.get("docker_hosts", set())
+    if not docker_hosts:
+        problems.append(Problem("inventory", "the group docker_hosts is missing or empty",
+                                "list every host that gets Docker Engine under docker_hosts"))
+    for name in GROUPS_IN_DOCKER_HOSTS:
+        for host in sorted(groups.get(name, set()) - docker_hosts):
+            problems.append(Problem(host, f"is in {name} but not in docker_hosts", f"add {host} to docker_hosts"))
+    managers, workers = groups.get("swarm_managers", set()), groups.get("swarm_workers", set())
+    for host in sorted(managers & workers):
+        problems.append(Problem(host, "is in both swarm_managers and swarm_workers", "keep it in one of them"))
+    if (managers or workers) and len(managers) % 2 == 0:
+        problems.append(Problem("inventory", f"swarm_managers has {len(managers)} hosts "
+                                f"({', '.join(sorted(managers)) or 'none'}); a swarm needs an odd number",
+                                "use 1, 3, 5 or 7 managers"))
+    return problems
+
+
+def check_variables(hosts: dict[str, dict], specs: dict[str, dict]) -> list[Problem]:
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+    problems = []
+    for role, options in specs.items():
+        spec = {name: {k: v for k, v in option.items() if k not in ("description", "default", "required")}
+                for name, option in options.items()}
+        validator = ArgumentSpecValidator(spec)
+        for host, host_vars in sorted(hosts.items()):
+            mine = {k: v for k, v in host_vars.items() if k.startswith(f"{role}_")}
+            for name in sorted(set(mine) - set(options)):
+                hint = difflib.get_close_matches(name, options, n=1)
+                problems.append(Problem(host, f"unknown variable {name}",
+                                        f"use {hint[0]}" if hint else f"see docs/roles/{role}.md for {role}_*"))
+            concrete = {k: v for k, v in mine.items() if k in options and "{{" not in str(v)}
+            for error in validator.validate(concrete).errors:
+                problems.append(Problem(host, f"bad value: {error}", f"see docs/roles/{role}.md"))
+    return problems
+
+
+def address(name: str, host_vars: dict) -> str:
+    return str(host_vars.get("ansible_host", name))
+
+
+def check_addresses(hosts: dict[str, dict]) -> list[Problem]:
+    seen: dict[tuple, list[str]] = {}
+    for name, host_vars in hosts.items():
+        seen.setdefault((address(name, host_vars), str(host_vars.get("ansible_port", 22))), []).append(name)
+    return [Problem(", ".join(sorted(names)), f"share the address {addr}:{port}",
+                    "give each host its own ansible_host (or ansible_port)")
+            for (addr, port), names in sorted(seen.items()) if len(names) > 1]
+
+
+def probe(name: str, host_vars: dict) -> Problem | None:
+    """SSH in as Ansible would and ask for python3 >= 3.9."""
+    import paramiko
+
+    if host_vars.get("ansible_connection", "ssh") not in ("ssh", "smart", "paramiko"):
+        return None
+    ssh_args = " ".join(str(host_vars.get(k, "")) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args"))
+    if "ProxyJump" in ssh_args or "ProxyCommand" in ssh_args:
+        return None  # reached through a jump host: Ansible's own first play checks it
+    key = host_vars.get("ansible_ssh_private_key_file") or host_vars.get("ansible_private_key_file")
+    client = paramiko.SSHClient()
+    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # only reads a version; nothing secret is sent
+    target = f"{host_vars.get('ansible_user', getpass.getuser())}@{address(name, host_vars)}"
+    try:
+        client.connect(address(name, host_vars), port=int(host_vars.get("ansible_port", 22)),
+                       username=host_vars.get("ansible_user", getpass.getuser()),
+                       password=host_vars.get("ansible_password") or host_vars.get("ansible_ssh_pass"),
+                       key_filename=os.path.expanduser(key) if key else None, timeout=SSH_TIMEOUT,
+                       banner_timeout=SSH_TIMEOUT, auth_timeout=SSH_TIMEOUT)
+        _, stdout, _ = client.exec_command("python3 -c 'import sys; print(sys.version_info[0], sys.version_info[1])'",
+                                           timeout=SSH_TIMEOUT)
+        version = stdout.read().decode().split()
+    except (OSError, paramiko.SSHException) as exc:
+        return Problem(name, f"SSH to {target} failed: {exc or type(exc).__name__}",
+                       "check the address, that sshd runs, ansible_user and the key", unreachable=True)
+    finally:
+        client.close()
+    if len(version) != 2 or (int(version[0]), int(version[1])) < (3, 9):
+        return Problem(name, f"has no python3 >= 3.9 (got: {' '.join(version) or 'none'})",
+                       "install python3 (apt-get install python3)")
+    return None
+
+
+def check(inventory: str) -> list[Problem]:
+    hosts, groups = load(inventory)
+    problems = check_groups(groups) + check_variables(hosts, role_specs()) + check_addresses(hosts)
+    if hosts:
+        with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+            problems += [p for p in pool.map(lambda item: probe(*item), sorted(hosts.items())) if p]
+    return merged(problems)
+
+
+def merged(problems: list[Problem]) -> list[Problem]:
+    """One line for a problem that several hosts share (a group variable, say), naming them all."""
+    by_kind: dict[tuple, list[Problem]] = {}
+    for problem in problems:
+        by_kind.setdefault((problem.what, problem.fix, problem.unreachable), []).append(problem)
+    return [Problem(", ".join(p.where for p in same), *kind) for kind, same in by_kind.items()]
