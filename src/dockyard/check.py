@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import io
 import getpass
+import io
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
