@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import yaml
 
 from dockyard.collection import collection_root
-from dockyard.errors import EnvironmentProblem
+from dockyard.errors import EnvironmentProblem, UsageError
 
 GROUPS_IN_DOCKER_HOSTS = ("swarm_managers", "swarm_workers", "registry", "builders")
 SSH_TIMEOUT = 8.0
@@ -47,8 +47,15 @@ def load(inventory: str):
     loader = DataLoader()
     # Ansible warns about every non-inventory file in an inventory directory (the lab's SSH key);
     # the playbook runs log those warnings, here they would only bury the report.
-    with contextlib.redirect_stderr(io.StringIO()):
+    warnings = io.StringIO()
+    with contextlib.redirect_stderr(warnings):
         manager = InventoryManager(loader=loader, sources=[inventory])
+    source = os.path.abspath(inventory)
+    if f"Unable to parse {source} as an inventory source" in warnings.getvalue():
+        reasons = [line.split(":", 1)[1].strip().rstrip(".") for line in warnings.getvalue().splitlines()
+                   if line.startswith("Failed to parse inventory:")]
+        raise UsageError(f"Ansible cannot parse the inventory {inventory}"
+                         + (f": {reasons[-1]}" if reasons else "") + "; fix it (or name its format) and run again")
     variables = VariableManager(loader=loader, inventory=manager)
     hosts = {host.name: variables.get_vars(host=host) for host in manager.get_hosts()}
     groups = {name: {host.name for host in group.get_hosts()} for name, group in manager.groups.items()}

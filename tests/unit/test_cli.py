@@ -34,7 +34,7 @@ def test_unparsed_inventory_fails_instead_of_running_on_no_hosts(tmp_path):
     inv.write_text("[docker_hosts]\nbad:host:name:\n")
     proc = dockyard("up", "-i", str(inv), "--check")
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "stopped before it ran" in proc.stderr and "Traceback" not in proc.stderr
+    assert "Ansible cannot parse the inventory" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_help_lists_every_command():
