@@ -13,6 +13,8 @@ import difflib
 import getpass
 import io
 import os
+import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -36,8 +38,27 @@ class Problem:
         return f"{self.where}: {self.what}. Fix: {self.fix}"
 
 
-def load(inventory: str):
-    """(hosts -> vars, groups -> set of hosts) as Ansible sees them."""
+@contextlib.contextmanager
+def ansible_warnings():
+    """Collect what Ansible writes to standard error (its display holds its own handle on fd 2)."""
+    collected = io.StringIO()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stderr(collected):
+                yield collected
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            collected.write(sink.read())
+
+
+def load(inventory: str, limit: str | None = None):
+    """(hosts -> vars, groups -> set of hosts, hosts --limit selects) as Ansible sees them."""
     try:
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader
@@ -47,8 +68,7 @@ def load(inventory: str):
     loader = DataLoader()
     # Ansible warns about every non-inventory file in an inventory directory (the lab's SSH key);
     # the playbook runs log those warnings, here they would only bury the report.
-    warnings = io.StringIO()
-    with contextlib.redirect_stderr(warnings):
+    with ansible_warnings() as warnings:
         manager = InventoryManager(loader=loader, sources=[inventory])
     source = os.path.abspath(inventory)
     if f"Unable to parse {source} as an inventory source" in warnings.getvalue():
@@ -59,7 +79,16 @@ def load(inventory: str):
     variables = VariableManager(loader=loader, inventory=manager)
     hosts = {host.name: variables.get_vars(host=host) for host in manager.get_hosts()}
     groups = {name: {host.name for host in group.get_hosts()} for name, group in manager.groups.items()}
-    return hosts, groups
+    if not limit:
+        return hosts, groups, set(hosts)
+    with ansible_warnings():
+        manager.subset(limit)
+        targeted = {host.name for host in manager.get_hosts()}
+    if not targeted:
+        raise UsageError(f"--limit {limit} matches no host of {inventory}; its hosts are "
+                         f"{', '.join(sorted(hosts)) or 'none'} and its groups "
+                         f"{', '.join(sorted(g for g in groups if g not in ('all', 'ungrouped')))}")
+    return hosts, groups, targeted
 
 
 def role_specs() -> dict[str, dict]:
@@ -156,13 +185,14 @@ def probe(name: str, host_vars: dict) -> Problem | None:
     return None
 
 
-def check(inventory: str) -> list[Problem]:
-    hosts, groups = load(inventory)
+def check(inventory: str, limit: str | None = None) -> tuple[list[Problem], int]:
+    """Every problem (SSH probes only for the hosts --limit selects), and how many hosts the run targets."""
+    hosts, groups, targeted = load(inventory, limit)
     problems = check_groups(groups) + check_variables(hosts, role_specs()) + check_addresses(hosts)
-    if hosts:
-        with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
-            problems += [p for p in pool.map(lambda item: probe(*item), sorted(hosts.items())) if p]
-    return merged(problems)
+    if targeted:
+        with ThreadPoolExecutor(max_workers=min(32, len(targeted))) as pool:
+            problems += [p for p in pool.map(lambda name: probe(name, hosts[name]), sorted(targeted)) if p]
+    return merged(problems), len(targeted)
 
 
 def merged(problems: list[Problem]) -> list[Problem]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -91,16 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def preflight(inventory: str) -> list:
+def preflight(inventory: str, limit: str | None = None) -> tuple[list, int]:
     check_yaml_sources(inventory)
-    problems = check.check(inventory)
+    problems, targeted = check.check(inventory, limit)
     for problem in problems:
         print(f"dockyard: check: {problem}", file=sys.stderr)
-    return problems
+    return problems, targeted
 
 
 def cmd_check(args) -> int:
-    problems = preflight(args.inventory)
+    problems, _ = preflight(args.inventory)
     if not problems:
         print(f"{args.inventory}: groups, variables, addresses, SSH and python3 all good")
         return EXIT_OK
@@ -108,12 +109,19 @@ def cmd_check(args) -> int:
 
 
 def cmd_up(args) -> int:
-    problems = preflight(args.inventory)
+    problems, targeted = preflight(args.inventory, args.limit)
     if problems:  # nothing is touched while the inventory has problems
         return EXIT_UNREACHABLE if all(p.unreachable for p in problems) else EXIT_USAGE
     result = run_playbook("site.yml", args.inventory, limit=args.limit, tags=args.tags, check=args.check,
-                          diff=args.diff, extra_vars=args.extra_vars)
+                          diff=args.diff, extra_vars=args.extra_vars, forks=forks_for(targeted))
     return finish(result, "site.yml", args)
+
+
+def forks_for(hosts: int) -> int | None:
+    """Enough forks for every host at once (the shipped ansible.cfg has 20), unless the user sets forks."""
+    if "ANSIBLE_FORKS" in os.environ or "ANSIBLE_CONFIG" in os.environ or hosts <= 20:
+        return None
+    return min(hosts, 100)
 
 
 def finish(result, playbook: str, args) -> int:

@@ -43,7 +43,7 @@ def log_dir() -> Path:
 
 
 def playbook_argv(playbook: str, inventory: str, *, limit=None, tags=None, check=False, diff=False,
-                  extra_vars=(), connection=None) -> list[str]:
+                  extra_vars=(), connection=None, forks=None) -> list[str]:
     argv = [sys.executable, "-m", "ansible", "playbook", "-i", inventory, str(playbook_path(playbook))]
     if limit:
         argv += ["--limit", limit]
@@ -55,6 +55,8 @@ def playbook_argv(playbook: str, inventory: str, *, limit=None, tags=None, check
         argv.append("--diff")
     if connection:
         argv += ["--connection", connection]
+    if forks:
+        argv += ["--forks", str(forks)]
     for item in extra_vars:
         argv += ["-e", item]
     return argv
