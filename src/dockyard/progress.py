@@ -59,6 +59,9 @@ class PlainProgress:
             self.task_times[label] = max(self.task_times.get(label, 0.0), event["duration"])
             self.on_result(event)
 
+    def tick(self) -> None:
+        """A second passed without events; plain output has nothing to redraw."""
+
     def on_play(self, event: dict) -> None:
         self.write(f"PLAY {event['play']} ({len(event['hosts'])} hosts)")
 
@@ -109,6 +112,9 @@ class LiveProgress(PlainProgress):
     def on_task(self, event: dict) -> None:
         self.current_task = task_label(event)
         self.draw()
+
+    def tick(self) -> None:
+        self.draw()  # the elapsed time moves on during a long task
 
     def on_result(self, event: dict) -> None:
         if event["event"] in ("failed", "unreachable") or event.get("diff"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -82,8 +83,8 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
             os.close(write_fd)
         result = RunResult(returncode=0, log_path=log_path, duration=0.0,
                            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        with os.fdopen(read_fd, encoding="utf-8") as events:
-            for line in events:
+        try:
+            for line in _lines(read_fd, on_idle=progress.tick):
                 try:
                     event = json.loads(line)
                 except ValueError:
@@ -95,6 +96,8 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
                     if event["event"] in ("failed", "unreachable") and not event.get("ignored"):
                         result.failures.append(event)
                 progress.handle(event)
+        finally:
+            os.close(read_fd)
         result.returncode = proc.wait()
     result.duration = time.monotonic() - started
     progress.finish(result)
@@ -106,6 +109,23 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
             EXIT_USAGE,
         )
     return result
+
+
+def _lines(fd: int, on_idle, idle_seconds: float = 1.0):
+    """Lines from the events pipe as they come; ``on_idle`` runs each second nothing arrives
+    (so the live view's clock keeps moving through a long task)."""
+    pending = b""
+    while True:
+        ready, _, _ = select.select([fd], [], [], idle_seconds)
+        if not ready:
+            on_idle()
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8", "replace")
 
 
 def _last_error(log_path: Path) -> str:

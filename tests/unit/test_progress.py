@@ -78,3 +78,16 @@ def test_json_report_follows_the_events_and_its_schema(tmp_path):
                                                              "skipped": 0, "time": 2.5}
     assert data["tasks"][1] == {"host": "b", "task": "Install", "role": "engine", "action": "apt", "status": "failed",
                                 "changed": False, "duration": 1.0, "msg": "No package docker.io"}
+
+
+def test_live_clock_moves_without_events(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    out = Tty()
+    monkeypatch.setattr("os.get_terminal_size", lambda fd: type("S", (), {"columns": 100})())
+    monkeypatch.setattr(out, "fileno", lambda: 1, raising=False)
+    clock = iter([100.0, 101.0, 102.0, 103.0])
+    monkeypatch.setattr("time.monotonic", lambda: next(clock))
+    progress = make_progress(out, "site.yml")  # starts the clock at 100.0
+    progress.tick()
+    progress.tick()
+    assert "   1.0s  task: " in out.getvalue() and "   2.0s  task: " in out.getvalue()
