@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import importlib.util
 import os
 from pathlib import Path
@@ -41,11 +42,29 @@ def collections_path() -> Path:
     return base
 
 
+def merged_config(user_files=None) -> Path:
+    """The shipped ansible.cfg, or a copy of it overlaid with the user's own settings where they have any."""
+    shipped = collection_root() / "ansible.cfg"
+    candidates = user_files if user_files is not None else [Path.cwd() / "ansible.cfg", Path.home() / ".ansible.cfg"]
+    user = next((p for p in candidates if p.is_file() and p.resolve() != shipped.resolve()), None)
+    if user is None:
+        return shipped
+    config = configparser.ConfigParser(interpolation=None)
+    config.read([shipped, user], encoding="utf-8")  # later files win, setting by setting
+    merged = collection_root() / ".dockyard" / "ansible.cfg"
+    merged.parent.mkdir(parents=True, exist_ok=True)
+    with open(merged, "w", encoding="utf-8") as handle:
+        handle.write(f"# dockyard's ansible.cfg with the settings of {user} over it; made for each run.\n")
+        config.write(handle)
+    return merged
+
+
 def ansible_env(base: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for an Ansible child process.
 
-    The shipped ansible.cfg is used unless ANSIBLE_CONFIG is already set; ANSIBLE_*
-    variables the user set keep winning over that file as usual.
+    The shipped ansible.cfg is used unless ANSIBLE_CONFIG is already set; settings of the
+    user's own ./ansible.cfg or ~/.ansible.cfg win over it one by one, and ANSIBLE_* variables
+    the user set keep winning over any file as usual.
     """
     if importlib.util.find_spec("ansible") is None:
         raise EnvironmentProblem(
@@ -53,7 +72,8 @@ def ansible_env(base: dict[str, str] | None = None) -> dict[str, str]:
             "so that ansible-core is installed next to it."
         )
     env = dict(os.environ if base is None else base)
-    env.setdefault("ANSIBLE_CONFIG", str(collection_root() / "ansible.cfg"))
+    if "ANSIBLE_CONFIG" not in env:
+        env["ANSIBLE_CONFIG"] = str(merged_config())
     paths = [str(collections_path())]
     if env.get("ANSIBLE_COLLECTIONS_PATH"):
         paths.append(env["ANSIBLE_COLLECTIONS_PATH"])

@@ -43,3 +43,17 @@ def test_help_lists_every_command():
     lab_help = dockyard("lab", "--help").stdout
     for action in ("up", "down", "status"):
         assert action in lab_help
+
+
+def test_the_users_ansible_cfg_wins_setting_by_setting(tmp_path):
+    import configparser
+
+    from dockyard.collection import merged_config
+
+    user = tmp_path / "ansible.cfg"
+    user.write_text("[defaults]\nforks = 7\nremote_user = deploy\n")
+    merged = configparser.ConfigParser(interpolation=None)
+    merged.read(merged_config([user]))
+    assert merged["defaults"]["forks"] == "7" and merged["defaults"]["remote_user"] == "deploy"
+    assert merged["ssh_connection"]["pipelining"] == "true"  # the shipped setting they did not touch
+    assert merged_config([tmp_path / "none.cfg"]).name == "ansible.cfg"  # no user file: the shipped one
