@@ -39,7 +39,10 @@ def test_unparsed_inventory_fails_instead_of_running_on_no_hosts(tmp_path):
 
 def test_help_lists_every_command():
     out = dockyard("--help").stdout
-    assert "up" in out and "lab" in out
+    for command in ("up", "deploy", "check", "status", "lab"):
+        assert f"    {command} " in out
+    for command in ("up", "deploy", "check", "status"):
+        assert "-i INVENTORY" in dockyard(command, "--help").stdout
     lab_help = dockyard("lab", "--help").stdout
     for action in ("up", "down", "status"):
         assert action in lab_help
@@ -57,3 +60,22 @@ def test_the_users_ansible_cfg_wins_setting_by_setting(tmp_path):
     assert merged["defaults"]["forks"] == "7" and merged["defaults"]["remote_user"] == "deploy"
     assert merged["ssh_connection"]["pipelining"] == "true"  # the shipped setting they did not touch
     assert merged_config([tmp_path / "none.cfg"]).name == "ansible.cfg"  # no user file: the shipped one
+
+
+def test_a_limit_matching_no_host_is_one_clear_error(tmp_path):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("docker_hosts:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.1\n")
+    proc = dockyard("up", "-i", str(inv), "--limit", "db*")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"dockyard: error: --limit db* matches no host of {inv}; its hosts are web1 and "
+                                   "its groups docker_hosts")
+
+
+def test_forks_follow_the_targeted_hosts_unless_the_user_sets_them(monkeypatch):
+    from dockyard.cli import forks_for
+
+    monkeypatch.delenv("ANSIBLE_FORKS", raising=False)
+    monkeypatch.delenv("ANSIBLE_CONFIG", raising=False)
+    assert forks_for(3) is None and forks_for(40) == 40 and forks_for(500) == 100
+    monkeypatch.setenv("ANSIBLE_FORKS", "5")
+    assert forks_for(40) is None
