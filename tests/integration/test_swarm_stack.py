@@ -193,9 +193,14 @@ def write_inventory(lab, managers, workers):
 
 def test_an_even_manager_count_is_refused_before_any_change(lab):
     before = nodes()
-    proc = dockyard("up", "-i", write_inventory(lab, ["node1", "node2"], ["node3"]), check=False)
-    assert proc.returncode == 1
-    assert "swarm_managers has 2 hosts (node1, node2): it needs an odd number" in proc.stdout.replace("\n      ", " ")
+    inventory = write_inventory(lab, ["node1", "node2"], ["node3"])
+    proc = dockyard("up", "-i", inventory, check=False)  # dockyard's own check, before any playbook
+    assert proc.returncode == 2 and "PLAY" not in proc.stdout
+    assert "swarm_managers has 2 hosts (node1, node2); a swarm needs an odd number" in proc.stderr
+    out = io.StringIO()  # the role refuses it too, for playbook users without the runner
+    assert run_playbook("swarm.yml", inventory, stream=out).exit_code == 1
+    assert "swarm_managers has 2 hosts (node1, node2): it needs an odd number" in out.getvalue().replace(
+        "\n      ", " ")
     assert nodes() == before
 
 
