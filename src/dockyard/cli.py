@@ -23,11 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dockyard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    inventory = argparse.ArgumentParser(add_help=False)
+    inventory.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
 
-    up = commands.add_parser("up", help="build the whole platform from an inventory (playbooks/site.yml)",
+    up = commands.add_parser("up", parents=[inventory],
+                             help="build the whole platform from an inventory (playbooks/site.yml)",
                              description="Run playbooks/site.yml against an inventory, with live progress "
                                          "and a summary table. The exit code is 0 only when every host succeeded.")
-    up.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     up.add_argument("-l", "--limit", help="run on these hosts or groups only (Ansible pattern)")
     up.add_argument("-t", "--tags", help="run only tasks with these tags (comma-separated)")
     up.add_argument("-C", "--check", action="store_true", help="predict changes, change nothing")
@@ -36,12 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="set a variable (repeatable; @file works as in Ansible)")
     up.set_defaults(func=cmd_up)
 
-    deploy = commands.add_parser("deploy", help="deploy a compose stack to the swarm (playbooks/deploy.yml)",
+    deploy = commands.add_parser("deploy", parents=[inventory],
+                                 help="deploy a compose stack to the swarm (playbooks/deploy.yml)",
                                  description="Deploy a compose file as a stack from the first swarm manager: only "
                                              "changed services are updated, then dockyard waits until every replica "
                                              "runs and rolls updated services back if they do not come up.")
     deploy.add_argument("stack_file", type=Path, metavar="STACK_FILE", help="compose file of the stack")
-    deploy.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     deploy.add_argument("-n", "--name", help="stack name (default: the compose file's directory name)")
     deploy.add_argument("--absent", action="store_true", help="remove the stack instead")
     deploy.add_argument("-C", "--check", action="store_true", help="show which services would change, change nothing")
@@ -49,25 +51,24 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
                         help="set a variable, e.g. stack_wait_timeout=60 or stack_rollback=false")
     deploy.set_defaults(func=cmd_deploy)
-    check_cmd = commands.add_parser("check", help="find every problem of an inventory before anything changes",
+    check_cmd = commands.add_parser("check", parents=[inventory],
+                                    help="find every problem of an inventory before anything changes",
                                     description="Check the inventory's groups (docker_hosts, an odd number of "
                                                 "swarm_managers, ...), every role variable against its role's "
                                                 "argument spec and duplicate addresses, then SSH to every host in "
                                                 "parallel and ask for python3. Reports every problem at once.")
-    check_cmd.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     check_cmd.set_defaults(func=cmd_check)
 
-    status = commands.add_parser("status", help="hosts, Engines, swarm roles and stack replicas, read from the hosts",
+    status = commands.add_parser("status", parents=[inventory],
+                                 help="hosts, Engines, swarm roles and stack replicas, read from the hosts",
                                  description="Read every host's Engine (version, swarm state and role, running "
                                              "containers) and the swarm's services (replicas running/wanted) and "
                                              "print them as two tables. Exit 0 when every host answers with a "
                                              "running Engine and every service runs all its replicas.")
-    status.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     status.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
-    status.add_argument("--json", type=Path, metavar="FILE", help="also write the report of the status run to FILE")
     status.set_defaults(func=cmd_status)
 
-    for sub in (up, deploy):
+    for sub in (up, deploy, status):
         sub.add_argument("--json", type=Path, metavar="FILE",
                          help="also write a machine-readable report of the run (per host, per task) to FILE")
 
