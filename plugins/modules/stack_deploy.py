@@ -183,10 +183,9 @@ class Deployer:
         that fails. While rolling back, failures of the version being replaced are expected: only the
         rollback's own state counts."""
         deadline = time.monotonic() + timeout
-        failed_states = ("rollback_paused",) if rollback else FAILED_UPDATE_STATES
         while True:
             current = self.services()
-            pending = [name for name in names if not self.settled(current[name], started, failed_states, rollback)]
+            pending = [name for name in names if not self.settled(current[name], started, rollback)]
             if not pending:
                 return {n: {"running": s["ServiceStatus"]["RunningTasks"],
                             "desired": s["ServiceStatus"]["DesiredTasks"]} for n, s in current.items()}
@@ -195,16 +194,15 @@ class Deployer:
                                                 started))
             time.sleep(1)
 
-    def settled(self, service, started, failed_states, rollback):
+    def settled(self, service, started, rollback):
         state = (service.get("UpdateStatus") or {}).get("State")
-        if state in failed_states:
+        if state in (("rollback_paused",) if rollback else FAILED_UPDATE_STATES):
             raise DeployFailed(self.failure(service, f"its update {state.replace('_', ' ')}", started))
-        tasks = self.api.request("GET", "/tasks", query=filters(service=[service["ID"]]))
+        tasks = self.tasks(service)
         live = [t for t in tasks if t.get("DesiredState") == "running"]
         desired = (service.get("ServiceStatus") or {}).get("DesiredTasks", 0)
         if not rollback:
-            failures = [t for t in tasks if t["Status"]["State"] in FAILED_TASK_STATES
-                        and t["Status"].get("Timestamp", "") >= started]
+            failures = failed_since(tasks, started)
             if (len(failures) >= FAILURES_BEFORE_GIVING_UP and len(live) < desired) or len(failures) > 2 * desired + 2:
                 raise DeployFailed(self.failure(service, f"{len(failures)} of its tasks failed", started))
         template = task_spec(service["Spec"]["TaskTemplate"])
@@ -212,18 +210,22 @@ class Deployer:
         return (finished and len(live) == desired
                 and all(t["Status"]["State"] == "running" and task_spec(t.get("Spec")) == template for t in live))
 
-    def failed_tasks(self, service, started):
-        tasks = self.api.request("GET", "/tasks", query=filters(service=[service["ID"]]))
-        return sorted((t for t in tasks if t["Status"]["State"] in FAILED_TASK_STATES
-                       and t["Status"].get("Timestamp", "") >= started), key=lambda t: t["Status"]["Timestamp"])
+    def tasks(self, service):
+        return self.api.request("GET", "/tasks", query=filters(service=[service["ID"]]))
 
     def failure(self, service, what, started):
-        tasks = self.failed_tasks(service, started)
+        failures = failed_since(self.tasks(service), started)
         detail = ""
-        if tasks:
-            status = tasks[-1]["Status"]
+        if failures:
+            status = failures[-1]["Status"]
             detail = f"; last task error: {status.get('Err') or status.get('Message')}"
         return f"service {service['Spec']['Name']}: {what}{detail}"
+
+
+def failed_since(tasks, started):
+    """The service's tasks that failed since this run started, oldest first."""
+    return sorted((t for t in tasks if t["Status"]["State"] in FAILED_TASK_STATES
+                   and t["Status"].get("Timestamp", "") >= started), key=lambda t: t["Status"]["Timestamp"])
 
 
 def task_spec(spec):
