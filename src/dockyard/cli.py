@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from dockyard import __version__, check, lab, report
-from dockyard.errors import EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError, UsageError
+from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError, UsageError
 from dockyard.inventory import check_yaml_sources
 from dockyard.runner import run_playbook
 
@@ -25,31 +25,30 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inventory = argparse.ArgumentParser(add_help=False)
     inventory.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    run_options = argparse.ArgumentParser(add_help=False)  # for commands that run a changing playbook
+    run_options.add_argument("-C", "--check", action="store_true", help="predict changes, change nothing")
+    run_options.add_argument("-D", "--diff", action="store_true", help="show what changes, with the change itself")
+    run_options.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
+                             help="set a variable (repeatable; @file works as in Ansible)")
 
-    up = commands.add_parser("up", parents=[inventory],
+    up = commands.add_parser("up", parents=[inventory, run_options],
                              help="build the whole platform from an inventory (playbooks/site.yml)",
                              description="Run playbooks/site.yml against an inventory, with live progress "
                                          "and a summary table. The exit code is 0 only when every host succeeded.")
     up.add_argument("-l", "--limit", help="run on these hosts or groups only (Ansible pattern)")
     up.add_argument("-t", "--tags", help="run only tasks with these tags (comma-separated)")
-    up.add_argument("-C", "--check", action="store_true", help="predict changes, change nothing")
-    up.add_argument("-D", "--diff", action="store_true", help="show what changes in files and settings")
-    up.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
-                    help="set a variable (repeatable; @file works as in Ansible)")
     up.set_defaults(func=cmd_up)
 
-    deploy = commands.add_parser("deploy", parents=[inventory],
+    deploy = commands.add_parser("deploy", parents=[inventory, run_options],
                                  help="deploy a compose stack to the swarm (playbooks/deploy.yml)",
                                  description="Deploy a compose file as a stack from the first swarm manager: only "
                                              "changed services are updated, then dockyard waits until every replica "
-                                             "runs and rolls updated services back if they do not come up.")
+                                             "runs and rolls updated services back if they do not come up. "
+                                             "Role variables such as stack_wait_timeout=60 or stack_rollback=false "
+                                             "go in with -e.")
     deploy.add_argument("stack_file", type=Path, metavar="STACK_FILE", help="compose file of the stack")
     deploy.add_argument("-n", "--name", help="stack name (default: the compose file's directory name)")
     deploy.add_argument("--absent", action="store_true", help="remove the stack instead")
-    deploy.add_argument("-C", "--check", action="store_true", help="show which services would change, change nothing")
-    deploy.add_argument("-D", "--diff", action="store_true", help="show the changed services' specs")
-    deploy.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
-                        help="set a variable, e.g. stack_wait_timeout=60 or stack_rollback=false")
     deploy.set_defaults(func=cmd_deploy)
     check_cmd = commands.add_parser("check", parents=[inventory],
                                     help="find every problem of an inventory before anything changes",
@@ -93,26 +92,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def preflight(inventory: str, limit: str | None = None) -> tuple[list, int]:
+def preflight(inventory: str, limit: str | None = None) -> tuple[int, int]:
+    """Run `dockyard check`, print its problems; (exit code for them, or EXIT_OK, and hosts targeted)."""
     check_yaml_sources(inventory)
     problems, targeted = check.check(inventory, limit)
     for problem in problems:
         print(f"dockyard: check: {problem}", file=sys.stderr)
-    return problems, targeted
+    if not problems:
+        return EXIT_OK, targeted
+    return (EXIT_UNREACHABLE if all(p.unreachable for p in problems) else EXIT_USAGE), targeted
 
 
 def cmd_check(args) -> int:
-    problems, _ = preflight(args.inventory)
-    if not problems:
+    code, _ = preflight(args.inventory)
+    if code == EXIT_OK:
         print(f"{args.inventory}: groups, variables, addresses, SSH and python3 all good")
-        return EXIT_OK
-    return EXIT_UNREACHABLE if all(p.unreachable for p in problems) else EXIT_USAGE
+    return code
 
 
 def cmd_up(args) -> int:
-    problems, targeted = preflight(args.inventory, args.limit)
-    if problems:  # nothing is touched while the inventory has problems
-        return EXIT_UNREACHABLE if all(p.unreachable for p in problems) else EXIT_USAGE
+    code, targeted = preflight(args.inventory, args.limit)
+    if code != EXIT_OK:  # nothing is touched while the inventory has problems
+        return code
     result = run_playbook("site.yml", args.inventory, limit=args.limit, tags=args.tags, check=args.check,
                           diff=args.diff, extra_vars=args.extra_vars, forks=forks_for(targeted))
     return finish(result, "site.yml", args)
@@ -175,7 +176,7 @@ def cmd_status(args) -> int:
         return EXIT_UNREACHABLE
     healthy = all(row["engine"] not in ("not running", "-") for row in rows) and all(
         s["running"] == s["desired"] for s in state["services"])
-    return 0 if healthy else 1
+    return EXIT_OK if healthy else EXIT_FAILED
 
 
 def cmd_lab_up(args) -> int:
@@ -205,7 +206,7 @@ def cmd_lab_status(args) -> int:
     for feature, state in lab.kernel_features().items():
         print(f"kernel {feature}: {state}")
     healthy = rows and all(r["systemd"] == "running" and r["ssh"] == "answers" for r in rows)
-    return 0 if healthy else 1
+    return EXIT_OK if healthy else EXIT_FAILED
 
 
 def print_table(rows: list[dict]) -> None:
