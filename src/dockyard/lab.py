@@ -333,8 +333,13 @@ def create_host(spec: LabSpec, host: LabHost, image: str) -> None:
     docker("create", "--name", host.container, "--hostname", host.name, "--network", spec.network,
            "--ip", host.address, *labels, *RUN_SECURITY, *mounts,
            "--stop-signal", "SIGRTMIN+3", image)
-    docker("cp", f"{spec.key_path}.pub", f"{host.container}:/root/.ssh/authorized_keys")
+    authorize(spec, host.container)
     docker("start", host.container)
+
+
+def authorize(spec: LabSpec, container: str) -> None:
+    """The lab key is the only one a host accepts; a host kept from an earlier run may have another."""
+    docker("cp", f"{spec.key_path}.pub", f"{container}:/root/.ssh/authorized_keys")
 
 
 def remove_container(container: dict) -> None:
@@ -379,7 +384,9 @@ def up(spec: LabSpec, mirror: str, run_playbook, out=print) -> list[LabHost]:
         if name not in wanted:
             out(f"removing {name}: not among the {spec.hosts} hosts asked for")
             remove_container(container)
-        elif not container["State"]["Running"]:
+            continue
+        authorize(spec, name)
+        if not container["State"]["Running"]:
             docker("start", name)
         wanted.pop(name, None)
     for host in wanted.values():
