@@ -3,6 +3,7 @@
 """Controller-side: read the files a compose file points at, so the stack can be sent whole."""
 
 import os
+import re
 
 from ansible.errors import AnsibleFilterError
 
@@ -24,6 +25,13 @@ options:
     description: Directory of the compose file.
     type: str
     required: true
+  variables:
+    description:
+      - Values for the compose file's C(${VAR}) references, as C(docker stack deploy) takes them from the
+        environment; C(${VAR:-default}), C(${VAR-default}), C(${VAR:?message}), C(${VAR?message}) and C($$) work
+        as in Compose. An unset variable without a default becomes empty.
+    type: dict
+    default: {}
 """
 
 EXAMPLES = r"""
@@ -40,8 +48,42 @@ _value:
 """
 
 
-def compose_inline(compose, base_dir):
-    result = dict(compose)
+REFERENCE = re.compile(r"\$(?:(?P<escaped>\$)|\{(?P<braced>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
+BRACED = re.compile(r"^(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>.*))?$", re.S)
+
+
+def interpolate(value, variables, where="compose file"):
+    """Compose's variable interpolation on every string value (keys are left alone)."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, variables, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, variables, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match):
+        if match.group("escaped"):
+            return "$"
+        if match.group("bare"):
+            return str(variables.get(match.group("bare"), ""))
+        parsed = BRACED.match(match.group("braced"))
+        if not parsed:
+            raise AnsibleFilterError(f"{where}: invalid interpolation ${{{match.group('braced')}}}")
+        name, op, arg = parsed.group("name", "op", "arg")
+        current = variables.get(name)
+        unset = current is None or ((op or "").startswith(":") and current == "")
+        if op and op.endswith("?") and unset:
+            raise AnsibleFilterError(f"{where}: {arg or f'variable {name} is not set'}")
+        if op and op.endswith("-") and unset:
+            return arg
+        return "" if current is None else str(current)
+
+    return REFERENCE.sub(substitute, value)
+
+
+def compose_inline(compose, base_dir, variables=None):
+    result = interpolate(dict(compose), variables or {})
+    compose = result
     for kind in ("secrets", "configs"):
         objects = {}
         for name, spec in (compose.get(kind) or {}).items():

@@ -119,25 +119,31 @@ class DockerAPI:
             self._api_version = negotiate_api_version(version.get("ApiVersion"), version.get("MinAPIVersion"))
         return self._api_version
 
-    def request(self, method, path, query=None, body=None, expect=(200, 201, 204), timeout=None):
-        """Send one request to the versioned API and return the decoded JSON (or None)."""
+    def request(self, method, path, query=None, body=None, expect=(200, 201, 204), timeout=None, headers=None,
+                data=None, stream=False):
+        """Send one request to the versioned API and return the decoded JSON (or None).
+
+        ``body`` is sent as JSON, ``data`` as raw bytes (with its Content-Type in ``headers``). With ``stream``
+        the answer is the Engine's progress stream (build, push, pull): a list of its JSON messages.
+        """
         url = f"/v{self.api_version}{path}"
         if query:
-            url += "?" + urlencode({k: v for k, v in query.items() if v is not None})
-        headers = {}
-        payload = None
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None}, doseq=True)
+        headers = dict(headers or {})
         if body is not None:
-            payload = json.dumps(body).encode("utf-8")
+            data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
-        status, data = self._raw(method, url, payload, headers, timeout)
+        status, answer = self._raw(method, url, data, headers, timeout)
         if status not in expect:
-            raise DockerError(f"{method} {path} failed with HTTP {status}: {_message(data)}", status)
-        if not data:
+            raise DockerError(f"{method} {path} failed with HTTP {status}: {_message(answer)}", status)
+        if stream:
+            return json_stream(answer)
+        if not answer:
             return None
         try:
-            return json.loads(data)
+            return json.loads(answer)
         except ValueError:
-            return data.decode("utf-8", "replace")
+            return answer.decode("utf-8", "replace")
 
     # -- conveniences ------------------------------------------------------
     def get(self, path, **query):
@@ -171,6 +177,28 @@ class DockerAPI:
 def client_from_params(params):
     """The client for a module whose argument_spec includes COMMON_ARGS."""
     return DockerAPI(params["docker_host"], params["api_timeout"])
+
+
+def json_stream(data):
+    """The messages of a progress stream: JSON objects one after another, usually one per line."""
+    text = data.decode("utf-8", "replace")
+    decoder = json.JSONDecoder()
+    messages, position = [], 0
+    while True:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if position >= len(text):
+            return messages
+        message, position = decoder.raw_decode(text, position)
+        messages.append(message)
+
+
+def stream_error(messages):
+    """The error a progress stream ended with, or None: the Engine answers 200 and reports failures in-stream."""
+    for message in messages:
+        if message.get("error") or message.get("errorDetail"):
+            return (message.get("errorDetail") or {}).get("message") or message.get("error")
+    return None
 
 
 def _message(data):

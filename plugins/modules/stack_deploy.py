@@ -16,6 +16,9 @@ description:
     a new version that the services switch to, and versions no service uses any more are removed.
   - The swarm routing mesh needs IPVS in the kernel. A stack that publishes ports in ingress mode on a manager
     without IPVS is refused with an explanation; publish with C(mode=host) there.
+  - Images from a private registry are pulled with the manager's login for that registry (what C(docker login)
+    and M(dockyard.fleet.registry_login) keep in C(~/.docker/config.json)), sent along with the services as
+    C(docker stack deploy --with-registry-auth) does, so workers need no login of their own.
 version_added: 1.0.0
 author: dockyard developers
 options:
@@ -107,6 +110,11 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     DockerUnreachable,
     client_from_params,
+)
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
+    config_path,
+    headers_for,
+    read_config,
 )
 
 FAILED_UPDATE_STATES = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
@@ -233,6 +241,16 @@ def task_spec(spec):
     return {key: value for key, value in (spec or {}).items() if key != "Runtime"}
 
 
+def pull_auth(spec):
+    """What `docker stack deploy --with-registry-auth` sends: the manager's login for the image's registry,
+    which the swarm hands to every node that runs a task (workers keep no credentials of their own)."""
+    image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+    try:
+        return headers_for(image, read_config())
+    except ValueError as exc:
+        raise DockerError(f"{config_path()} is not valid JSON ({exc}); fix or remove it and log in again") from exc
+
+
 def utc_now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
 
@@ -304,10 +322,11 @@ def main():
 
         started = utc_now()
         for service in create:
-            api.request("POST", "/services/create", body=desired[service])
+            api.request("POST", "/services/create", body=desired[service], headers=pull_auth(desired[service]))
         for service in update:
             api.request("POST", f"/services/{current[service]['ID']}/update",
-                        query={"version": current[service]["Version"]["Index"]}, body=desired[service])
+                        query={"version": current[service]["Version"]["Index"]}, body=desired[service],
+                        headers=pull_auth(desired[service]))
         try:
             if stack and params["wait_timeout"] > 0:
                 result["services"] = deployer.wait(create + update, params["wait_timeout"], started)

@@ -13,6 +13,7 @@ import ipaddress
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from dockyard.collection import collection_root
 from dockyard.errors import DockyardError, EnvironmentProblem, UsageError
 
 LABEL = "dockyard.lab"
@@ -164,6 +166,14 @@ class LabSpec:
     def inventory_path(self) -> Path:
         return self.inventory_dir / "hosts.yml"
 
+    @property
+    def password_path(self) -> Path:
+        return self.inventory_dir / "registry.password"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.inventory_dir / "images"
+
 
 def default_managers(hosts: int) -> int:
     return 1 if hosts < 5 else 3
@@ -173,6 +183,7 @@ def inventory(spec: LabSpec, hosts: list[LabHost]) -> dict:
     """The lab inventory with the groups of shared/DESIGN.md."""
     names = [h.name for h in hosts]
     managers, workers = names[: spec.managers], names[spec.managers:]
+    password_file = spec.password_path.resolve()
     return {
         "all": {
             "vars": {
@@ -183,6 +194,15 @@ def inventory(spec: LabSpec, hosts: list[LabHost]) -> dict:
                 "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                                           "-o LogLevel=ERROR",
                 "dockyard_lab": spec.name,
+                # The registry and the images, built here: no public registry is reachable from the lab.
+                "registry_password": f"{{{{ lookup('ansible.builtin.file', '{password_file}') }}}}",
+                "registry_image": "dockyard/registry:2.8",
+                "registry_image_context": str((spec.images_dir / "registry").resolve()),
+                "images_build": [
+                    {"name": "busybox", "tag": "1", "context": str((spec.images_dir / "busybox").resolve())},
+                    {"name": "web", "tag": "1", "context": str(collection_root() / "examples" / "stacks" / "web"),
+                     "build_args": {"BASE": "{{ registry_endpoint }}/busybox:1"}},
+                ],
             },
             "children": {
                 "docker_hosts": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts}},
@@ -316,12 +336,50 @@ def ensure_network(spec: LabSpec) -> ipaddress.IPv4Network:
     return subnet
 
 
-def ensure_key(spec: LabSpec) -> None:
-    if spec.key_path.is_file():
-        return
+# Images the lab builds itself, since no registry is reachable: (name, Debian package, file in it, path in image).
+BASE_IMAGES = (
+    ("busybox", "busybox-static", "bin/busybox", "bin/busybox"),
+    ("registry", "docker-registry", "usr/bin/docker-registry", "bin/registry"),
+)
+
+
+def image_contexts(dest: Path) -> dict[str, Path]:
+    """Build contexts for the lab's base images: the Dockerfiles in examples/images plus, under rootfs/, the
+    binary from its Debian package and the shared libraries it links (found with ldd on this machine)."""
+    contexts = {}
+    for name, package, member, target in BASE_IMAGES:
+        context = dest / name
+        contexts[name] = context
+        if (context / "rootfs" / target).is_file():
+            continue
+        with tempfile.TemporaryDirectory() as work:
+            proc = subprocess.run(["apt-get", "download", package], cwd=work, capture_output=True, text=True,
+                                  check=False)
+            if proc.returncode:
+                raise EnvironmentProblem(f"apt-get download {package} failed for the lab's {name} image: "
+                                         f"{proc.stderr.strip()}. Run `apt-get update` or check the mirror.")
+            (deb,) = Path(work).glob(f"{package}_*.deb")
+            subprocess.run(["dpkg-deb", "-x", str(deb), f"{work}/x"], check=True)
+            shutil.rmtree(context, ignore_errors=True)
+            shutil.copytree(collection_root() / "examples" / "images" / name, context)
+            binary = Path(work, "x", member)
+            ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False).stdout
+            libraries = [Path(p) for p in re.findall(r"(/\S+) \(0x", ldd)]
+            for source, inside in [(binary, target), *((lib, str(lib).lstrip("/")) for lib in libraries)]:
+                (context / "rootfs" / inside).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(source.resolve(), context / "rootfs" / inside)
+    return contexts
+
+
+def ensure_secrets(spec: LabSpec) -> None:
+    """The lab's SSH key and registry password, made once and kept with its inventory."""
     spec.inventory_dir.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"dockyard-lab-{spec.name}",
-                    "-f", str(spec.key_path)], check=True)
+    if not spec.key_path.is_file():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"dockyard-lab-{spec.name}",
+                        "-f", str(spec.key_path)], check=True)
+    if not spec.password_path.is_file():
+        spec.password_path.touch(mode=0o600)
+        spec.password_path.write_text(secrets.token_urlsafe(24), encoding="utf-8")
 
 
 def create_host(spec: LabSpec, host: LabHost, image: str) -> None:
@@ -375,7 +433,8 @@ def up(spec: LabSpec, mirror: str, run_playbook, out=print) -> list[LabHost]:
     """Create or converge the lab; running it twice keeps the same hosts."""
     ensure_control_machine(run_playbook)
     image = ensure_image(mirror, out)
-    ensure_key(spec)
+    ensure_secrets(spec)
+    image_contexts(spec.images_dir)
     subnet = ensure_network(spec)
     hosts = spec.layout(subnet)
     wanted = {h.container: h for h in hosts}
@@ -413,8 +472,9 @@ def down(name: str, out=print) -> int:
         docker("network", "rm", network["Id"])
         if recorded:  # only the directory `lab up` wrote to, never the current one by default
             inventory_dir = Path(recorded)
-            for generated in ("hosts.yml", "id_ed25519", "id_ed25519.pub"):
+            for generated in ("hosts.yml", "id_ed25519", "id_ed25519.pub", "registry.password"):
                 (inventory_dir / generated).unlink(missing_ok=True)
+            shutil.rmtree(inventory_dir / "images", ignore_errors=True)
             if inventory_dir.is_dir() and not any(inventory_dir.iterdir()):
                 inventory_dir.rmdir()
         removed += 1

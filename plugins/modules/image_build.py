@@ -1,0 +1,309 @@
+#!/usr/bin/python
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: image_build
+short_description: Build an image from a context on the control machine, tag it by content and push it
+description:
+  - Packs the build context (a directory on the control machine; C(.dockerignore) is honoured) into a tar whose
+    bytes depend only on file names, modes and contents, and hashes it together with O(dockerfile),
+    O(build_args), O(target) and O(labels). The image gets two tags - O(tag) and C(<tag>-<hash>) - and the
+    label C(io.dockyard.context-hash).
+  - Idempotent by content. First the host is asked, without sending the context, whether that content is already
+    built and (with O(registry)) in the registry under both tags with the same digest. Only when it is not built
+    is the context sent and built; an image built but missing from the registry is only pushed.
+  - Builds with the Engine API (the classic builder, no BuildKit or buildx plugin needed) and never pulls a base
+    image that is already on the host. A failing step fails the task with that step and its output.
+  - Pushes with the host's login for the registry (M(dockyard.fleet.registry_login) or C(docker login)).
+version_added: 1.0.0
+author: dockyard developers
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+options:
+  name:
+    description: Repository name without registry, for example C(web) or C(team/web).
+    type: str
+    required: true
+  tag:
+    description: The declared tag; it moves to each new build.
+    type: str
+    default: latest
+  context:
+    description:
+      - Directory on the control machine with the Dockerfile and the files it copies. Relative paths are looked
+        up like a role's C(files).
+    type: path
+    required: true
+  dockerfile:
+    description: Dockerfile path inside the context.
+    type: str
+    default: Dockerfile
+  build_args:
+    description: Build arguments (C(ARG)).
+    type: dict
+    default: {}
+  target:
+    description: Build stage to stop at.
+    type: str
+  labels:
+    description: Labels to add to the image.
+    type: dict
+    default: {}
+  registry:
+    description: Registry C(HOST[:PORT]) to push to; the image is named C(<registry>/<name>). Without it the image
+      stays on the build host.
+    type: str
+  nocache:
+    description: Build without the layer cache (only when a build happens).
+    type: bool
+    default: false
+  build_timeout:
+    description: Seconds a build (and a push) may take.
+    type: int
+    default: 1800
+  context_hash:
+    description: Set by the action plugin; not for users.
+    type: str
+  context_archive:
+    description: Set by the action plugin; not for users.
+    type: path
+attributes:
+  action:
+    support: full
+    details: The action plugin packs and hashes the context on the control machine.
+  check_mode:
+    support: full
+    details: Check mode asks the host and the registry whether a build or push is needed, and sends nothing.
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Build the web image and push it to the cluster's registry
+  dockyard.fleet.image_build:
+    name: web
+    tag: "1"
+    context: "{{ playbook_dir }}/../examples/stacks/web"
+    build_args: {BASE: "10.88.0.11:5000/busybox:1"}
+    registry: 10.88.0.11:5000
+"""
+
+RETURN = r"""
+image:
+  description: The image reference with the declared tag.
+  returned: success
+  type: str
+  sample: 10.88.0.11:5000/web:1
+content_tag:
+  description: The image reference with the content tag.
+  returned: success
+  type: str
+  sample: 10.88.0.11:5000/web:1-3f2a9c81d0e4
+image_id:
+  description: Image ID on the build host (not in check mode when a build is due).
+  returned: success
+  type: str
+digest:
+  description: Registry digest of the pushed manifest.
+  returned: when pushed to a registry
+  type: str
+needs:
+  description: What the content needed when the task started - C(build), C(push) or C(nothing).
+  returned: always
+  type: str
+built:
+  description: Whether the image was built.
+  returned: always
+  type: bool
+pushed:
+  description: Whether the image was pushed.
+  returned: always
+  type: bool
+"""
+
+import base64
+import json
+import os
+import ssl
+import urllib.error
+import urllib.request
+from urllib.parse import quote
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
+    COMMON_ARGS,
+    DockerError,
+    client_from_params,
+    stream_error,
+)
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
+    auth_header,
+    credentials,
+    read_config,
+)
+
+CONTEXT_LABEL = "io.dockyard.context-hash"
+MANIFEST_TYPES = ", ".join([
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+])
+
+
+def local_image(api, reference):
+    try:
+        return api.get(f"/images/{quote(reference, safe='')}/json")
+    except DockerError as exc:
+        if exc.status == 404:
+            return None
+        raise
+
+
+def registry_digest(registry, name, tag, login):
+    """The digest the registry holds for name:tag, or None; asked over HTTPS with the Engine's trust for it."""
+    cafile = f"/etc/docker/certs.d/{registry}/ca.crt"
+    context = ssl.create_default_context(cafile=cafile if os.path.isfile(cafile) else None)
+    request = urllib.request.Request(f"https://{registry}/v2/{name}/manifests/{tag}", method="HEAD",
+                                     headers={"Accept": MANIFEST_TYPES})
+    if login:
+        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(login).encode()).decode())
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as answer:
+            return answer.headers.get("Docker-Content-Digest")
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        if exc.code == 401:
+            raise DockerError(f"registry {registry} refused the stored login (HTTP 401)") from exc
+        raise DockerError(f"registry {registry} answered HTTP {exc.code} for {name}:{tag}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DockerError(f"registry {registry} could not be reached over HTTPS: {reason}") from exc
+
+
+def repo_digest(image, repository):
+    for entry in (image or {}).get("RepoDigests") or []:
+        name, _, digest = entry.partition("@")
+        if name == repository:
+            return digest
+    return None
+
+
+def failed_step(messages, error):
+    """The step that failed and what it printed, from the classic builder's stream."""
+    text = "".join(m.get("stream", "") for m in messages)
+    start = text.rfind("Step ")
+    step = text[start:] if start >= 0 else text
+    first, _, output = step.partition("\n")
+    output = "\n".join(line for line in output.splitlines() if not line.startswith(" ---> "))
+    return first.strip() or "the build", (output.strip() + "\n" + error).strip()
+
+
+class Builder:
+    def __init__(self, module):
+        self.module = module
+        self.p = module.params
+        self.api = client_from_params(self.p)
+        self.host = os.uname().nodename
+        self.registry = self.p["registry"]
+        self.repository = f"{self.registry}/{self.p['name']}" if self.registry else self.p["name"]
+        self.tags = [self.p["tag"], f"{self.p['tag']}-{self.p['context_hash']}"]
+        self.refs = [f"{self.repository}:{tag}" for tag in self.tags]
+        self.login = credentials(read_config(), self.registry) if self.registry else None
+
+    def needs(self):
+        built = local_image(self.api, self.refs[1])
+        declared = local_image(self.api, self.refs[0])
+        if not built or not declared or declared["Id"] != built["Id"]:
+            return "build", declared
+        if self.registry:
+            local = repo_digest(built, self.repository)
+            remote = [registry_digest(self.registry, self.p["name"], tag, self.login) for tag in self.tags]
+            if not local or remote != [local, local]:
+                return "push", declared
+        return "nothing", declared
+
+    def build(self):
+        p = self.p
+        labels = dict(p["labels"], **{CONTEXT_LABEL: p["context_hash"]})
+        query = {"t": self.refs, "dockerfile": p["dockerfile"], "buildargs": json.dumps(p["build_args"]),
+                 "labels": json.dumps(labels), "target": p["target"], "rm": "1", "forcerm": "1",
+                 "nocache": "1" if p["nocache"] else None}
+        with open(p["context_archive"], "rb") as handle:
+            archive = handle.read()
+        messages = self.api.request("POST", "/build", query=query, data=archive, stream=True,
+                                    headers={"Content-Type": "application/x-tar"}, timeout=p["build_timeout"])
+        error = stream_error(messages)
+        if error:
+            step, output = failed_step(messages, error)
+            self.module.fail_json(msg=f"Building {self.refs[0]} on {self.host} failed at {step}:\n{output}",
+                                  step=step, output=output)
+
+    def push(self):
+        auth = auth_header(self.registry, *self.login) if self.login else base64.b64encode(b"{}").decode()
+        digest = None
+        for tag in self.tags:
+            messages = self.api.request("POST", f"/images/{quote(self.repository, safe='')}/push",
+                                        query={"tag": tag}, headers={"X-Registry-Auth": auth}, stream=True,
+                                        timeout=self.p["build_timeout"])
+            error = stream_error(messages)
+            if error:
+                hint = ("this host has no login for it: run the registry role (registry_login)" if not self.login
+                        else "check the registry's address, certificate and the login stored on this host")
+                self.module.fail_json(msg=f"Pushing {self.repository}:{tag} from {self.host} to registry "
+                                          f"{self.registry} failed: {error}. Hint: {hint}.")
+            digest = next((m["aux"]["Digest"] for m in messages if "Digest" in (m.get("aux") or {})), digest)
+        return digest
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            COMMON_ARGS,
+            name={"type": "str", "required": True},
+            tag={"type": "str", "default": "latest"},
+            dockerfile={"type": "str", "default": "Dockerfile"},
+            build_args={"type": "dict", "default": {}},
+            target={"type": "str"},
+            labels={"type": "dict", "default": {}},
+            registry={"type": "str"},
+            nocache={"type": "bool", "default": False},
+            build_timeout={"type": "int", "default": 1800},
+            context_hash={"type": "str", "required": True},
+            context_archive={"type": "path"},
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        builder = Builder(module)
+    except ValueError as exc:
+        module.fail_json(msg=f"~/.docker/config.json on {os.uname().nodename} is not valid JSON ({exc}).")
+    result = {"image": builder.refs[0], "content_tag": builder.refs[1], "built": False, "pushed": False}
+    try:
+        needs, before = builder.needs()
+        result.update(needs=needs, changed=needs != "nothing")
+        if module._diff:
+            result["diff"] = {"before": {builder.refs[0]: (before or {}).get("Id")},
+                              "after": {builder.refs[0]: builder.refs[1]}}
+        if needs == "build" and not module.params["context_archive"]:
+            module.exit_json(**result)  # the action plugin's question; it sends the context next
+        if needs == "build" and not module.check_mode:
+            builder.build()
+            result["built"] = True
+        if needs != "nothing" and builder.registry and not module.check_mode:
+            result["digest"] = builder.push()
+            result["pushed"] = True
+        image = local_image(builder.api, builder.refs[1])
+        if image:
+            result["image_id"] = image["Id"]
+    except DockerError as exc:
+        module.fail_json(msg=f"Building {builder.refs[0]} on {builder.host}: {exc}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+#!/usr/bin/python
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: registry_login
+short_description: Log the host's Docker in to a registry, as docker login does
+description:
+  - Checks the credentials with the registry through the host's Docker Engine (C(POST /auth), which uses the
+    Engine's own TLS trust in C(/etc/docker/certs.d)) and stores them in the CLI config
+    (C(~/.docker/config.json)) where C(docker pull), M(dockyard.fleet.image_build) and
+    M(dockyard.fleet.stack_deploy) find them. Other entries of the file are kept.
+  - When the stored credentials are already these, nothing is sent anywhere and nothing changes.
+  - The password never appears in the output, the diff or an error message.
+version_added: 1.0.0
+author: dockyard developers
+extends_documentation_fragment:
+  - dockyard.fleet.docker
+options:
+  registry:
+    description: Registry address as image references name it, C(HOST[:PORT]).
+    type: str
+    required: true
+  username:
+    description: User name.
+    type: str
+    required: true
+  password:
+    description: Password.
+    type: str
+    required: true
+  config_path:
+    description: The CLI config file to store the login in.
+    type: path
+    default: ~/.docker/config.json
+attributes:
+  check_mode:
+    support: full
+    details: Check mode reports whether the stored login would change; it contacts no registry.
+  diff_mode:
+    support: full
+    details: The diff names the user stored for the registry, never the password.
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Log in to the cluster's registry
+  dockyard.fleet.registry_login:
+    registry: 10.88.0.11:5000
+    username: dockyard
+    password: "{{ registry_password }}"
+"""
+
+RETURN = r"""
+config_path:
+  description: The file the login is stored in.
+  returned: always
+  type: str
+"""
+
+import json
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
+    COMMON_ARGS,
+    DockerError,
+    client_from_params,
+)
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
+    config_path,
+    credentials,
+    encode_auth,
+    read_config,
+)
+
+
+def write_config(path, config):
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".config-")
+    try:
+        os.fchmod(handle, 0o600)
+        os.write(handle, (json.dumps(config, indent="\t") + "\n").encode())
+    finally:
+        os.close(handle)
+    os.replace(temporary, path)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            COMMON_ARGS,
+            registry={"type": "str", "required": True},
+            username={"type": "str", "required": True},
+            password={"type": "str", "required": True, "no_log": True},
+            config_path={"type": "path", "default": "~/.docker/config.json"},
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    registry, username, host = p["registry"], p["username"], os.uname().nodename
+    path = config_path(p["config_path"])
+    try:
+        config = read_config(path)
+    except ValueError as exc:
+        module.fail_json(msg=f"{path} on {host} is not valid JSON ({exc}); fix or remove it, then run again.")
+    stored = credentials(config, registry)
+    result = {"changed": stored != (username, p["password"]), "config_path": path}
+    if module._diff:
+        result["diff"] = {"before": {registry: stored[0] if stored else None}, "after": {registry: username}}
+    if module.check_mode or not result["changed"]:
+        module.exit_json(**result)
+    try:
+        client_from_params(p).request("POST", "/auth", body={
+            "username": username, "password": p["password"], "serveraddress": registry})
+    except DockerError as exc:
+        hint = ("the user name or password is wrong - check registry_username and registry_password"
+                if exc.status == 401 else
+                f"is the registry running and does this host trust its CA (/etc/docker/certs.d/{registry}/ca.crt)?")
+        module.fail_json(msg=f"Logging in to registry {registry} as {username} on {host} failed: {exc}. "
+                             f"Hint: {hint}.")
+    config.setdefault("auths", {})[registry] = {"auth": encode_auth(username, p["password"])}
+    write_config(path, config)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

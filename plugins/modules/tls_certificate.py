@@ -1,0 +1,259 @@
+#!/usr/bin/python
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: tls_certificate
+short_description: Keep a private CA and a server certificate it signs, on the control machine
+description:
+  - Creates, once, a certificate authority (an ECDSA P-256 key and a self-signed certificate) in O(ca_dir), and
+    issues a server certificate and key for O(common_name) and O(subject_alt_names) signed by it.
+  - Runs where the CA lives - the control machine (C(delegate_to=localhost), C(run_once)); roles then copy the
+    CA certificate to the hosts that must trust it and the server pair to the host that serves with it.
+  - Re-issues the server certificate only when it is missing, was not signed by this CA, names other
+    addresses, or expires within O(renew_before_days). The CA itself is never replaced.
+  - Keys are written with mode 0600 in a directory with mode 0700, atomically.
+version_added: 1.0.0
+author: dockyard developers
+options:
+  ca_dir:
+    description: Directory of the CA (C(ca.crt), C(ca.key)) and of the certificates it issues.
+    type: path
+    required: true
+  ca_common_name:
+    description: Common name of the CA when it is created.
+    type: str
+    default: dockyard private CA
+  name:
+    description: File name (without extension) of the server certificate and key in O(ca_dir).
+    type: str
+    required: true
+  common_name:
+    description: Common name of the server certificate.
+    type: str
+    required: true
+  subject_alt_names:
+    description: C(DNS:name) and C(IP:address) entries; clients check the address they connect to against them.
+    type: list
+    elements: str
+    required: true
+  days:
+    description: Validity of a newly issued server certificate.
+    type: int
+    default: 397
+  renew_before_days:
+    description: Re-issue the server certificate when it expires within this many days.
+    type: int
+    default: 30
+requirements:
+  - the Python C(cryptography) package on the control machine (a dependency of the dockyard runner)
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows the subject alternative names and expiry of the server certificate.
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: Certificate for the registry at its lab address
+  dockyard.fleet.tls_certificate:
+    ca_dir: "{{ playbook_dir }}/../.dockyard/pki"
+    name: registry
+    common_name: 10.88.0.11
+    subject_alt_names: ["IP:10.88.0.11", "DNS:node1"]
+  delegate_to: localhost
+  run_once: true
+"""
+
+RETURN = r"""
+ca_cert:
+  description: Path of the CA certificate.
+  returned: success
+  type: str
+cert:
+  description: Path of the server certificate.
+  returned: success
+  type: str
+key:
+  description: Path of the server key.
+  returned: success
+  type: str
+actions:
+  description: What was (or in check mode would be) done, in words.
+  returned: always
+  type: list
+  elements: str
+  sample: ["created the CA", "issued registry.crt: it did not exist"]
+"""
+
+import datetime
+import ipaddress
+import os
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+try:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+except ImportError:  # reported by main()
+    x509 = None
+
+
+def write_atomic(path, data, mode):
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    try:
+        os.fchmod(handle, mode)
+        os.write(handle, data)
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+    os.replace(temporary, path)
+
+
+def new_key():
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def key_pem(key):
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def parse_sans(entries):
+    names = []
+    for entry in entries:
+        kind, _, value = entry.partition(":")
+        if kind == "DNS" and value:
+            names.append(x509.DNSName(value))
+        elif kind == "IP":
+            names.append(x509.IPAddress(ipaddress.ip_address(value)))
+        else:
+            raise ValueError(f"subject alternative name {entry!r} is neither DNS:<name> nor IP:<address>")
+    return names
+
+
+def san_strings(cert):
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return sorted([f"DNS:{n}" for n in ext.get_values_for_type(x509.DNSName)]
+                  + [f"IP:{a}" for a in ext.get_values_for_type(x509.IPAddress)])
+
+
+def build(subject, issuer, public_key, signing_key, days, extensions):
+    now = datetime.datetime.now(datetime.UTC)
+    builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(public_key)
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(minutes=5))
+               .not_valid_after(now + datetime.timedelta(days=days)))
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(signing_key, hashes.SHA256())
+
+
+def load(path, loader):
+    try:
+        with open(path, "rb") as handle:
+            return loader(handle.read())
+    except FileNotFoundError:
+        return None
+
+
+def reissue_reason(cert, ca_cert, sans, renew_before_days):
+    if cert is None:
+        return "it did not exist"
+    try:
+        cert.verify_directly_issued_by(ca_cert)
+    except (ValueError, TypeError, x509.InvalidSignature):
+        return "it was not signed by this CA"
+    if san_strings(cert) != sans:
+        return f"it named {', '.join(san_strings(cert)) or 'nothing'}"
+    left = cert.not_valid_after_utc - datetime.datetime.now(datetime.UTC)
+    if left < datetime.timedelta(days=renew_before_days):
+        return f"it expires in {left.days} day(s)"
+    return None
+
+
+def summary(cert):
+    return {"subject_alt_names": san_strings(cert), "not_after": cert.not_valid_after_utc.isoformat()} if cert else {}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "ca_dir": {"type": "path", "required": True},
+            "ca_common_name": {"type": "str", "default": "dockyard private CA"},
+            "name": {"type": "str", "required": True},
+            "common_name": {"type": "str", "required": True},
+            "subject_alt_names": {"type": "list", "elements": "str", "required": True},
+            "days": {"type": "int", "default": 397},
+            "renew_before_days": {"type": "int", "default": 30},
+        },
+        supports_check_mode=True,
+    )
+    if x509 is None:
+        module.fail_json(msg="tls_certificate needs the Python 'cryptography' package on the control machine; "
+                             "install the dockyard runner (it depends on it) or `pip install cryptography`.")
+    p = module.params
+    ca_dir = p["ca_dir"]
+    paths = {"ca_cert": os.path.join(ca_dir, "ca.crt"), "ca_key": os.path.join(ca_dir, "ca.key"),
+             "cert": os.path.join(ca_dir, f"{p['name']}.crt"), "key": os.path.join(ca_dir, f"{p['name']}.key")}
+    try:
+        alt_names = parse_sans(p["subject_alt_names"])
+    except ValueError as exc:
+        module.fail_json(msg=f"Cannot issue {p['name']}.crt: {exc}.")
+    sans = sorted(p["subject_alt_names"])
+    actions = []
+    ca_cert = load(paths["ca_cert"], x509.load_pem_x509_certificate)
+    ca_key = load(paths["ca_key"], lambda data: serialization.load_pem_private_key(data, None))
+    if (ca_cert is None) != (ca_key is None):
+        module.fail_json(msg=f"The CA in {ca_dir} is incomplete: one of ca.crt and ca.key is missing. Restore it "
+                             "from a backup; removing both makes a new CA that no host trusts yet.")
+    if ca_cert is None:
+        actions.append("created the CA")
+    cert = load(paths["cert"], x509.load_pem_x509_certificate)
+    reason = "the CA is new" if ca_cert is None else reissue_reason(cert, ca_cert, sans, p["renew_before_days"])
+    if reason:
+        actions.append(f"issued {p['name']}.crt: {reason}")
+    result = {"changed": bool(actions), "actions": actions, **{k: paths[k] for k in ("ca_cert", "cert", "key")}}
+    if module._diff:
+        result["diff"] = {"before": summary(cert),
+                          "after": {"subject_alt_names": sans, "days": p["days"]} if reason else summary(cert)}
+    if module.check_mode or not actions:
+        module.exit_json(**result)
+
+    os.makedirs(ca_dir, mode=0o700, exist_ok=True)
+    if ca_cert is None:
+        ca_key = new_key()
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, p["ca_common_name"])])
+        ca_cert = build(name, name, ca_key.public_key(), ca_key, 3650, [
+            (x509.BasicConstraints(ca=True, path_length=0), True),
+            (x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True, content_commitment=False,
+                           key_encipherment=False, data_encipherment=False, key_agreement=False,
+                           encipher_only=False, decipher_only=False), True),
+            (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False),
+        ])
+        write_atomic(paths["ca_key"], key_pem(ca_key), 0o600)
+        write_atomic(paths["ca_cert"], ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    key = new_key()
+    cert = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, p["common_name"])]), ca_cert.subject,
+                 key.public_key(), ca_key, p["days"], [
+                     (x509.BasicConstraints(ca=False, path_length=None), True),
+                     (x509.SubjectAlternativeName(alt_names), False),
+                     (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+                     (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
+                 ])
+    write_atomic(paths["key"], key_pem(key), 0o600)
+    write_atomic(paths["cert"], cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
