@@ -35,6 +35,16 @@ def _task_fields(task):
     }
 
 
+def _failed_items(data):
+    lines = []
+    for item in data.get("results") or []:
+        if item.get("failed"):
+            label = item.get("_ansible_item_label", item.get("item"))
+            hidden = "the output has been hidden because no_log is set on this task"
+            lines.append(f"{label}: {hidden if item.get('_ansible_no_log') else item.get('msg', '')}")
+    return "\n".join(lines)
+
+
 class CallbackModule(CallbackBase):
     CALLBACK_VERSION = 2.0
     CALLBACK_TYPE = "notification"
@@ -73,6 +83,9 @@ class CallbackModule(CallbackBase):
                 payload["msg"] = "the output has been hidden because no_log is set on this task"
             else:
                 payload.update({key: data[key] for key in _FAILURE_KEYS if data.get(key) not in (None, "")})
+                items = _failed_items(data)
+                if items:  # a loop: "One or more items failed" says nothing, each item's own message does
+                    payload["msg"] = items
         elif payload["changed"] and data.get("diff") and task.diff and not (data.get("_ansible_no_log") or task.no_log):
             payload["diff"] = self._get_diff(data["diff"])
         payload.update(extra)

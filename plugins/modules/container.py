@@ -109,6 +109,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
+    DockerUnreachable,
     client_from_params,
     stream_error,
 )
@@ -199,7 +200,8 @@ def main():
         try:
             current = api.get(f"/containers/{name}/json")
         except DockerError as exc:
-            if exc.status != 404:
+            # 404: no such container. Unreachable in check mode: the Engine is only about to be installed.
+            if exc.status != 404 and not (module.check_mode and isinstance(exc, DockerUnreachable)):
                 raise
             current = None
         desired = container_config(p) if p["state"] == "started" else None

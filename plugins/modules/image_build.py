@@ -127,6 +127,7 @@ pushed:
 import base64
 import json
 import os
+import re
 import ssl
 import urllib.error
 import urllib.request
@@ -136,6 +137,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
+    DockerUnreachable,
     client_from_params,
     stream_error,
 )
@@ -146,6 +148,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth impo
 )
 
 CONTEXT_LABEL = "io.dockyard.context-hash"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.docker.distribution.manifest.list.v2+json",
@@ -199,7 +202,8 @@ def failed_step(messages, error):
     start = text.rfind("Step ")
     step = text[start:] if start >= 0 else text
     first, _, output = step.partition("\n")
-    output = "\n".join(line for line in output.splitlines() if not line.startswith(" ---> "))
+    output = "\n".join(line for line in ANSI.sub("", output).splitlines()
+                       if not line.startswith((" ---> ", "Removing intermediate container")))
     return first.strip() or "the build", (output.strip() + "\n" + error).strip()
 
 
@@ -216,13 +220,27 @@ class Builder:
         self.login = credentials(read_config(), self.registry) if self.registry else None
 
     def needs(self):
+        """build, push or nothing. Check mode before the Engine or the registry runs predicts the work."""
+        try:
+            return self._needs()
+        except DockerUnreachable:
+            if not self.module.check_mode:
+                raise
+            return "build", None
+
+    def _needs(self):
         built = local_image(self.api, self.refs[1])
         declared = local_image(self.api, self.refs[0])
         if not built or not declared or declared["Id"] != built["Id"]:
             return "build", declared
         if self.registry:
             local = repo_digest(built, self.repository)
-            remote = [registry_digest(self.registry, self.p["name"], tag, self.login) for tag in self.tags]
+            try:
+                remote = [registry_digest(self.registry, self.p["name"], tag, self.login) for tag in self.tags]
+            except DockerError:
+                if not self.module.check_mode:
+                    raise
+                remote = None
             if not local or remote != [local, local]:
                 return "push", declared
         return "nothing", declared

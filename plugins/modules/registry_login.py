@@ -118,7 +118,7 @@ def main():
             "username": username, "password": p["password"], "serveraddress": registry})
     except DockerError as exc:
         hint = ("the user name or password is wrong - check registry_username and registry_password"
-                if exc.status == 401 else
+                if exc.status == 401 or "401 Unauthorized" in str(exc) else  # Engine 20.10 answers 500
                 f"is the registry running and does this host trust its CA (/etc/docker/certs.d/{registry}/ca.crt)?")
         module.fail_json(msg=f"Logging in to registry {registry} as {username} on {host} failed: {exc}. "
                              f"Hint: {hint}.")

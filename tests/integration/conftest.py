@@ -1,10 +1,11 @@
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from dockyard.lab import image_contexts
 
 LAB = "itest"
 CONTAINERS = [f"dockyard-{LAB}-node{i}" for i in (1, 2, 3)]
@@ -52,16 +53,12 @@ EXAMPLES = Path(__file__).parents[2] / "examples" / "stacks"
 
 @pytest.fixture(scope="session")
 def web_image(tmp_path_factory):
-    """The sample stack's image (FROM scratch + Debian's static busybox), built here: no registry is reachable."""
+    """The sample stack's image, built on this machine for tests that load it into Engines directly (docker
+    save | load): its busybox base comes from Debian's package, as the lab's own images do."""
     if subprocess.run(["docker", "image", "inspect", WEB_IMAGE], capture_output=True, check=False).returncode:
-        work = tmp_path_factory.mktemp("web")
-        subprocess.run(["apt-get", "download", "busybox-static"], cwd=work, check=True, capture_output=True)
-        subprocess.run(["dpkg-deb", "-x", str(next(work.glob("busybox-static_*.deb"))), str(work / "root")],
-                       check=True)
-        context = work / "context"
-        shutil.copytree(EXAMPLES / "web", context)
-        shutil.copy(work / "root" / "bin" / "busybox", context / "busybox")
-        subprocess.run(["docker", "build", "-q", "-t", WEB_IMAGE, str(context)], check=True, capture_output=True)
+        contexts = image_contexts(tmp_path_factory.mktemp("images"))
+        for tag, context in (("dockyard/busybox:1", contexts["busybox"]), (WEB_IMAGE, EXAMPLES / "web")):
+            subprocess.run(["docker", "build", "-q", "-t", tag, str(context)], check=True, capture_output=True)
     return WEB_IMAGE
 
 

@@ -1,0 +1,116 @@
+"""The registry and images roles on lab hosts: a TLS registry with logins on node1, every Engine trusting it,
+images built by content on the builder. Runs after test_engine.py configured the Engines."""
+
+import io
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+from conftest import CONTAINERS, EXAMPLES, address, dockyard, on_host
+
+from dockyard.collection import collection_root
+from dockyard.runner import run_playbook
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def registry(lab):
+    out = io.StringIO()
+    for playbook in ("engine.yml", "registry.yml", "images.yml"):  # engine: a no-op after test_engine.py
+        assert run_playbook(playbook, str(lab / "hosts.yml"), stream=out).exit_code == 0, out.getvalue()
+    return f"{address(CONTAINERS[0])}:5000"
+
+
+def registry_get(lab, registry, path):
+    """The registry's HTTP API from this machine, with the lab's login and the collection's CA."""
+    password = (lab / "registry.password").read_text()
+    proc = subprocess.run(["curl", "-sf", "--cacert", str(collection_root() / ".dockyard" / "pki" / "ca.crt"),
+                           "-u", f"dockyard:{password}", f"https://{registry}/v2/{path}"],
+                          capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def images_run(lab, *extra, check=True):
+    return dockyard("up", "-i", str(lab / "hosts.yml"), "--limit", "builders", "--tags", "images",
+                    *extra, check=check)
+
+
+def test_every_host_pulls_the_image_over_tls_with_its_login_and_not_without(registry):
+    image = f"{registry}/web:1"
+    for container in CONTAINERS:
+        on_host(container, "sh", "-c", f"docker rmi -f {image} >/dev/null 2>&1; docker pull -q {image}")
+        labels = json.loads(on_host(container, "docker", "image", "inspect", image, "--format",
+                                    "{{json .Config.Labels}}"))
+        assert len(labels["io.dockyard.context-hash"]) == 12
+    anonymous = subprocess.run(["docker", "exec", CONTAINERS[1], "docker", "--config", "/tmp/nobody", "pull", image],
+                               capture_output=True, text=True, check=False)
+    assert anonymous.returncode != 0 and "no basic auth credentials" in anonymous.stderr
+    certs = f"/etc/docker/certs.d/{registry}"
+    on_host(CONTAINERS[2], "mv", certs, "/root/certs-aside")
+    try:
+        untrusted = subprocess.run(["docker", "exec", CONTAINERS[2], "docker", "pull", f"{registry}/busybox:1"],
+                                   capture_output=True, text=True, check=False)
+    finally:
+        on_host(CONTAINERS[2], "mv", "/root/certs-aside", certs)
+    assert untrusted.returncode != 0 and "certificate signed by unknown authority" in untrusted.stderr
+
+
+def test_same_content_is_left_alone_and_one_edited_file_pushes_a_new_tag(registry, lab, tmp_path):
+    context = tmp_path / "web"
+    shutil.copytree(EXAMPLES / "web", context)  # same content at another path: the hash is the content's
+    images = {"images_build": [{"name": "web", "tag": "1", "context": str(context),
+                                "build_args": {"BASE": "{{ registry_endpoint }}/busybox:1"}}]}
+    tags_before = registry_get(lab, registry, "web/tags/list")["tags"]
+    report = tmp_path / "same.json"
+    images_run(lab, "-e", json.dumps(images), "--json", str(report))
+    assert json.loads(report.read_text())["hosts"]["node1"]["changed"] == 0
+    assert registry_get(lab, registry, "web/tags/list")["tags"] == tags_before
+
+    (context / "www" / "index.html").write_text("<p>edited</p>\n")
+    report = tmp_path / "edited.json"
+    images_run(lab, "-e", json.dumps(images), "--json", str(report))
+    assert json.loads(report.read_text())["hosts"]["node1"]["changed"] == 1
+    tags_after = registry_get(lab, registry, "web/tags/list")["tags"]
+    (new_tag,) = set(tags_after) - set(tags_before)
+    assert new_tag.startswith("1-") and len(new_tag) == 14
+    digest = on_host(CONTAINERS[0], "docker", "image", "inspect", f"{registry}/web:{new_tag}", "--format",
+                     "{{index .RepoDigests 0}}").split("@")[1]
+    manifest = subprocess.run(
+        ["curl", "-sfI", "--cacert", str(collection_root() / ".dockyard" / "pki" / "ca.crt"), "-u",
+         f"dockyard:{(lab / 'registry.password').read_text()}", "-H",
+         "Accept: application/vnd.docker.distribution.manifest.v2+json", f"https://{registry}/v2/web/manifests/1"],
+        capture_output=True, text=True, check=True).stdout.lower()
+    assert f"docker-content-digest: {digest}" in manifest  # the declared tag moved to the new build
+    # Back to the sample's content, so later tests deploy the page they expect.
+    images_run(lab)
+
+
+def test_a_failing_run_step_fails_with_the_step_and_its_output(registry, lab, tmp_path):
+    context = tmp_path / "broken"
+    context.mkdir()
+    (context / "Dockerfile").write_text(
+        "ARG BASE\nFROM ${BASE}\n"
+        'RUN ["/bin/busybox", "sh", "-c", "echo fetching assets; echo assets.tar: not found >&2; exit 3"]\n')
+    images = {"images_build": [{"name": "broken", "context": str(context),
+                                "build_args": {"BASE": "{{ registry_endpoint }}/busybox:1"}}]}
+    proc = images_run(lab, "-e", json.dumps(images), check=False)
+    assert proc.returncode == 1
+    assert re.search(rf"Building {registry}/broken:latest on node1 failed at Step \d/\d : RUN \[", proc.stdout)
+    assert "assets.tar: not found" in proc.stdout and "returned a non-zero code: 3" in proc.stdout
+
+
+def test_a_wrong_password_names_the_registry_and_is_never_printed(registry, lab):
+    wrong = "Wrong-Password-9f8e7d6c"
+    # node2 only: the registry on node1 keeps its password, node2 is told another one.
+    proc = dockyard("up", "-i", str(lab / "hosts.yml"), "--limit", "node2", "--tags", "registry",
+                    "-e", f"registry_password={wrong}", check=False)
+    assert proc.returncode == 1
+    assert f"Logging in to registry {registry} as dockyard on node2 failed" in proc.stdout
+    assert "user name or password is wrong" in proc.stdout
+    log = next(line for line in proc.stdout.splitlines() if line.startswith("log: ")).split(" ", 1)[1]
+    with open(log, encoding="utf-8") as handle:
+        assert wrong not in proc.stdout + proc.stderr + handle.read()
+    on_host(CONTAINERS[1], "docker", "pull", "-q", f"{registry}/web:1")  # the good login is kept
