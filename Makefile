@@ -15,10 +15,13 @@ $(BIN)/dockyard: pyproject.toml
 setup: $(BIN)/dockyard
 
 # Docker Engine on this machine (installed by the collection's engine role), a lab of
-# $(HOSTS) hosts, then the whole platform on them.
+# $(HOSTS) hosts, the whole platform on them, the sample stack from images built and pushed to the
+# lab's registry, and the status of it all.
 demo: setup
 	$(BIN)/dockyard lab up --hosts $(HOSTS)
 	$(BIN)/dockyard up -i inventory/lab/hosts.yml
+	$(BIN)/dockyard deploy examples/stacks/web/compose.yml -n web -i inventory/lab/hosts.yml
+	$(BIN)/dockyard status -i inventory/lab/hosts.yml
 
 test: setup lint
 	$(BIN)/pytest -ra tests

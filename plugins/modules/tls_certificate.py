@@ -98,6 +98,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 try:
     from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -171,7 +172,7 @@ def reissue_reason(cert, ca_cert, sans, renew_before_days):
         return "it did not exist"
     try:
         cert.verify_directly_issued_by(ca_cert)
-    except (ValueError, TypeError, x509.InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature):
         return "it was not signed by this CA"
     if san_strings(cert) != sans:
         return f"it named {', '.join(san_strings(cert)) or 'nothing'}"

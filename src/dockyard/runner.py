@@ -63,6 +63,22 @@ def playbook_argv(playbook: str, inventory: str, *, limit=None, tags=None, check
     return argv
 
 
+def loggable(argv: list[str]) -> list[str]:
+    """The argv with extra-var values hidden (passwords are often passed with -e); names stay, files stay."""
+    shown = list(argv)
+    for i, item in enumerate(argv[:-1]):
+        value = argv[i + 1]
+        if item == "-e" and not value.startswith("@"):
+            try:
+                names = list(json.loads(value)) if value.lstrip().startswith("{") else None
+            except ValueError:
+                names = None
+            if names is None:
+                names = [pair.split("=", 1)[0] for pair in value.split()]
+            shown[i + 1] = " ".join(f"{name}=<not logged>" for name in names)
+    return shown
+
+
 def run_playbook(playbook: str, inventory: str, *, title: str | None = None, stream=None, **options) -> RunResult:
     """Run ``playbooks/<playbook>`` and show progress; Ansible's own output goes to a log file."""
     argv = playbook_argv(playbook, inventory, **options)
@@ -74,7 +90,7 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
     progress = make_progress(stream or sys.stdout, title or f"{playbook} on {inventory}")
     started = time.monotonic()
     with open(log_path, "w", encoding="utf-8") as log:
-        log.write("$ " + " ".join(argv) + "\n")
+        log.write("$ " + " ".join(loggable(argv)) + "\n")
         log.flush()
         try:
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,0 +1,105 @@
+import base64
+import datetime
+import io
+import json
+import os
+import tarfile
+
+import bcrypt
+import pytest
+from ansible.errors import AnsibleFilterError
+from ansible_collections.dockyard.fleet.plugins.action.image_build import pack
+from ansible_collections.dockyard.fleet.plugins.filter.compose import interpolate
+from ansible_collections.dockyard.fleet.plugins.filter.htpasswd import htpasswd
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import json_stream, stream_error
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import headers_for, registry_of
+from ansible_collections.dockyard.fleet.plugins.modules import tls_certificate as tls
+from ansible_collections.dockyard.fleet.plugins.modules.image_build import failed_step
+
+from dockyard.runner import loggable
+
+
+def test_htpasswd_is_the_same_every_run_verifies_and_differs_per_realm():
+    line = htpasswd("s3cret-password", "dockyard", "10.0.0.1:5000")
+    assert line == htpasswd("s3cret-password", "dockyard", "10.0.0.1:5000")
+    user, hashed = line.split(":", 1)
+    assert user == "dockyard" and hashed.startswith("$2b$10$")
+    assert bcrypt.checkpw(b"s3cret-password", hashed.encode())
+    assert not bcrypt.checkpw(b"other", hashed.encode())
+    assert htpasswd("s3cret-password", "dockyard", "10.0.0.2:5000") != line
+    with pytest.raises(AnsibleFilterError):
+        htpasswd("", "dockyard", "r")
+
+
+def test_compose_interpolation_follows_compose():
+    values = {"REG": "10.0.0.1:5000", "EMPTY": ""}
+    assert interpolate({"image": "${REG}/web:1", "n": 3}, values) == {"image": "10.0.0.1:5000/web:1", "n": 3}
+    text = "${EMPTY:-dockyard}/web ${EMPTY-kept} $$HOME $REG"
+    assert interpolate(text, values) == "dockyard/web  $HOME 10.0.0.1:5000"
+    assert interpolate(["${MISSING}"], values) == [""]
+    with pytest.raises(AnsibleFilterError, match="set TOKEN first"):
+        interpolate({"x": "${TOKEN:?set TOKEN first}"}, values)
+
+
+def test_context_tar_depends_only_on_names_modes_and_contents(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "run").write_text("#!/bin/sh\n")
+    (tmp_path / "secret.env").write_text("TOKEN=x\n")
+    (tmp_path / ".dockerignore").write_text("*.env\n")
+    first = pack(str(tmp_path))
+    os.utime(tmp_path / "app" / "run", (0, 1_000_000))
+    assert pack(str(tmp_path)) == first
+    with tarfile.open(fileobj=io.BytesIO(first)) as tar:
+        names = sorted(tar.getnames())
+    assert names == [".dockerignore", "Dockerfile", "app", "app/run"]
+    (tmp_path / "app" / "run").chmod(0o755)
+    assert pack(str(tmp_path)) != first
+
+
+def test_registry_auth_goes_only_to_the_image_registry():
+    config = {"auths": {"10.0.0.1:5000": {"auth": base64.b64encode(b"dockyard:pw").decode()}}}
+    assert registry_of("10.0.0.1:5000/web:1") == "10.0.0.1:5000"
+    assert registry_of("library/busybox") is None and registry_of("busybox") is None
+    header = json.loads(base64.urlsafe_b64decode(headers_for("10.0.0.1:5000/web:1", config)["X-Registry-Auth"]))
+    assert header == {"username": "dockyard", "password": "pw", "serveraddress": "10.0.0.1:5000"}
+    assert headers_for("dockyard/web:1", config) == {}
+
+
+def test_build_stream_failure_names_the_step_and_keeps_its_output():
+    raw = b"".join(json.dumps(m).encode() + b"\r\n" for m in [
+        {"stream": "Step 1/2 : FROM base\n"}, {"stream": " ---> 470b3e66df41\n"},
+        {"stream": "Step 2/2 : RUN make\n"}, {"stream": " ---> Running in 3816b012b3b4\n"},
+        {"stream": "\x1b[91mmake: no rule\n\x1b[0m"},
+        {"errorDetail": {"code": 2, "message": "returned a non-zero code: 2"}, "error": "returned a non-zero code: 2"},
+    ])
+    messages = json_stream(raw)
+    error = stream_error(messages)
+    assert error == "returned a non-zero code: 2"
+    step, output = failed_step(messages, error)
+    assert step == "Step 2/2 : RUN make"
+    assert output == "make: no rule\nreturned a non-zero code: 2"
+
+
+def test_extra_vars_values_never_reach_the_log():
+    argv = ["ansible", "-e", "a=1 registry_password=hunter2", "-e", '{"images_build": []}', "-e", "@vars.yml"]
+    assert loggable(argv) == ["ansible", "-e", "a=<not logged> registry_password=<not logged>",
+                              "-e", "images_build=<not logged>", "-e", "@vars.yml"]
+
+
+def test_server_certificate_is_reissued_only_for_a_reason():
+    ca_key = tls.new_key()
+    name = tls.x509.Name([tls.x509.NameAttribute(tls.NameOID.COMMON_NAME, "ca")])
+    ca = tls.build(name, name, ca_key.public_key(), ca_key, 3650, [])
+    key = tls.new_key()
+    sans = ["DNS:node1", "IP:10.0.0.1"]
+    cert = tls.build(name, ca.subject, key.public_key(), ca_key, 397,
+                     [(tls.x509.SubjectAlternativeName(tls.parse_sans(sans)), False)])
+    assert tls.reissue_reason(cert, ca, sorted(sans), 30) is None
+    assert tls.reissue_reason(cert, ca, ["IP:10.0.0.2"], 30) == "it named DNS:node1, IP:10.0.0.1"
+    assert tls.reissue_reason(cert, ca, sorted(sans), 400).startswith("it expires in ")
+    other_key = tls.new_key()
+    other = tls.build(name, name, other_key.public_key(), other_key, 3650, [])
+    assert tls.reissue_reason(cert, other, sorted(sans), 30) == "it was not signed by this CA"
+    assert tls.reissue_reason(None, ca, sans, 30) == "it did not exist"
+    assert cert.not_valid_after_utc > datetime.datetime.now(datetime.UTC)
