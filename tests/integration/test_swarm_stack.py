@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CONTAINERS, EXAMPLES, address, dockyard, load_image, on_host
+from conftest import CONTAINERS, EXAMPLES, address, dockyard, on_host
 
 from dockyard.runner import run_playbook
 
@@ -36,7 +36,8 @@ def nodes(manager=MANAGER):
 def overlay_get(container, url, attempts=10):
     """An HTTP request from a container on the stack's overlay network; task DNS names follow task changes
     within a few seconds, so it tries again for a while."""
-    argv = ["docker", "exec", container, "docker", "run", "--rm", "--network", "web_front", "dockyard/web:1",
+    image = f"{address(CONTAINERS[0])}:5000/web:1"  # from the lab's registry, with the host's login
+    argv = ["docker", "exec", container, "docker", "run", "--rm", "--network", "web_front", image,
             "wget", "-q", "-O", "-", url]
     for _ in range(attempts):
         proc = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -73,14 +74,12 @@ def stack_copy(tmp_path, edit):
 
 
 @pytest.fixture(scope="module")
-def swarm_inventory(lab, web_image):
+def swarm_inventory(lab):
     (lab / "host_vars").mkdir(exist_ok=True)
     (lab / "host_vars" / "node2.yml").write_text(yaml.safe_dump({"swarm_node_labels": {"zone": "b"}}))
     assert run_playbook("engine.yml", str(lab / "hosts.yml"), stream=io.StringIO()).exit_code == 0  # the Engines
     for container in CONTAINERS:  # start outside any swarm (test_engine.py's site runs formed one)
         on_host(container, "sh", "-c", "docker swarm leave --force >/dev/null 2>&1 || true")
-    for container in CONTAINERS:
-        load_image(container, web_image)  # no registry yet: the image goes to each Engine directly
     return str(lab / "hosts.yml")
 
 
@@ -220,7 +219,7 @@ def test_stack_absent_removes_everything_it_made(swarm_inventory):
 
 
 @pytest.fixture(scope="module")
-def lab5(tmp_path_factory, web_image):
+def lab5(tmp_path_factory):
     """5 hosts: 3 managers and 2 workers, Engines from the offline bundle (fast, no mirror needed)."""
     inventory_dir = tmp_path_factory.mktemp("lab5")
     try:
@@ -230,12 +229,10 @@ def lab5(tmp_path_factory, web_image):
         dockyard("lab", "down", "--name", "itest5")
 
 
-def test_five_hosts_three_managers_run_the_stack(lab5, web_image):
+def test_five_hosts_three_managers_run_the_stack(lab5):
     inventory = str(lab5 / "hosts.yml")
-    dockyard("up", "-i", inventory, "-e", "engine_source=bundle", "--tags", "preflight,configure,install,service")
     containers = [f"dockyard-itest5-node{i}" for i in range(1, 6)]
-    for container in containers:
-        load_image(container, web_image)
+    # Bare hosts to the running stack in one run: Engines, registry, images built on node1, swarm, stack.
     dockyard("up", "-i", inventory, "-e", "engine_source=bundle", "-e", stacks())
     roles = {name: row[1] for name, row in nodes(containers[0]).items()}
     assert sorted(roles.values()) == ["", "", "Leader", "Reachable", "Reachable"]
