@@ -67,7 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
     status.set_defaults(func=cmd_status)
 
-    for sub in (up, deploy, status):
+    gc = commands.add_parser("registry-gc", parents=[inventory],
+                             help="free the registry's unreferenced blobs (playbooks/registry_gc.yml)",
+                             description="Stop the registry, run its garbage collection (blobs and untagged "
+                                         "manifests no tag refers to) and start it again, whatever happens.")
+    gc.set_defaults(func=cmd_registry_gc)
+
+    for sub in (up, deploy, status, gc):
         sub.add_argument("--json", type=Path, metavar="FILE",
                          help="also write a machine-readable report of the run (per host, per task) to FILE")
 
@@ -142,6 +148,11 @@ def cmd_deploy(args) -> int:
     result = run_playbook("deploy.yml", args.inventory, check=args.check, diff=args.diff,
                           extra_vars=[json.dumps({"stacks": [stack]}), *args.extra_vars])
     return finish(result, "deploy.yml", args)
+
+
+def cmd_registry_gc(args) -> int:
+    check_yaml_sources(args.inventory)
+    return finish(run_playbook("registry_gc.yml", args.inventory), "registry_gc.yml", args)
 
 
 def cmd_status(args) -> int:

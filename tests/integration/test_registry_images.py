@@ -24,13 +24,15 @@ def registry(lab):
     return f"{address(CONTAINERS[0])}:5000"
 
 
-def registry_get(lab, registry, path):
+def curl(lab, *args):
     """The registry's HTTP API from this machine, with the lab's login and the collection's CA."""
     password = (lab / "registry.password").read_text()
-    proc = subprocess.run(["curl", "-sf", "--cacert", str(collection_root() / ".dockyard" / "pki" / "ca.crt"),
-                           "-u", f"dockyard:{password}", f"https://{registry}/v2/{path}"],
-                          capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout)
+    return subprocess.run(["curl", "-sf", "--cacert", str(collection_root() / ".dockyard" / "pki" / "ca.crt"),
+                           "-u", f"dockyard:{password}", *args], capture_output=True, text=True, check=True).stdout
+
+
+def registry_get(lab, registry, path):
+    return json.loads(curl(lab, f"https://{registry}/v2/{path}"))
 
 
 def images_run(lab, *extra, check=True):
@@ -78,14 +80,20 @@ def test_same_content_is_left_alone_and_one_edited_file_pushes_a_new_tag(registr
     assert new_tag.startswith("1-") and len(new_tag) == 14
     digest = on_host(CONTAINERS[0], "docker", "image", "inspect", f"{registry}/web:{new_tag}", "--format",
                      "{{index .RepoDigests 0}}").split("@")[1]
-    manifest = subprocess.run(
-        ["curl", "-sfI", "--cacert", str(collection_root() / ".dockyard" / "pki" / "ca.crt"), "-u",
-         f"dockyard:{(lab / 'registry.password').read_text()}", "-H",
-         "Accept: application/vnd.docker.distribution.manifest.v2+json", f"https://{registry}/v2/web/manifests/1"],
-        capture_output=True, text=True, check=True).stdout.lower()
+    manifest = curl(lab, "-I", "-H", "Accept: application/vnd.docker.distribution.manifest.v2+json",
+                    f"https://{registry}/v2/web/manifests/1").lower()
     assert f"docker-content-digest: {digest}" in manifest  # the declared tag moved to the new build
     # Back to the sample's content, so later tests deploy the page they expect.
     images_run(lab)
+
+    # Garbage collection: with the edited build's manifest deleted, its blobs go; the sample still pulls.
+    curl(lab, "-X", "DELETE", f"https://{registry}/v2/web/manifests/{digest}")
+    report = tmp_path / "gc.json"
+    dockyard("registry-gc", "-i", str(lab / "hosts.yml"), "--json", str(report))
+    gc = next(t for t in json.loads(report.read_text())["tasks"] if t["task"].startswith("Delete blobs"))
+    assert gc["changed"]
+    assert new_tag not in registry_get(lab, registry, "web/tags/list")["tags"]
+    on_host(CONTAINERS[1], "docker", "pull", "-q", f"{registry}/web:1")
 
 
 def test_a_failing_run_step_fails_with_the_step_and_its_output(registry, lab, tmp_path):
