@@ -61,6 +61,7 @@ engine:
     logging_driver: {description: Default logging driver., type: str, sample: json-file}
     live_restore: {description: Whether live-restore is on., type: bool}
     containers_running: {description: Number of running containers., type: int}
+    images: {description: Number of images., type: int}
     running:
       description: Whether the Engine answered (false only with O(missing_ok)).
       type: bool
@@ -101,6 +102,7 @@ def engine_facts(api):
         "logging_driver": info.get("LoggingDriver"),
         "live_restore": info.get("LiveRestoreEnabled"),
         "containers_running": info.get("ContainersRunning"),
+        "images": info.get("Images"),
         "swarm": {
             "state": swarm.get("LocalNodeState"),
             "node_id": swarm.get("NodeID") or None,
