@@ -78,16 +78,19 @@ class CallbackModule(CallbackBase):
             "changed": bool(data.get("changed", False)),
             "duration": round(time.time() - started, 3),
         }
+        hidden = data.get("_ansible_no_log") or task.no_log
         if event in ("failed", "unreachable"):
-            if data.get("_ansible_no_log") or task.no_log:
+            if hidden:
                 payload["msg"] = "the output has been hidden because no_log is set on this task"
             else:
                 payload.update({key: data[key] for key in _FAILURE_KEYS if data.get(key) not in (None, "")})
                 items = _failed_items(data)
                 if items:  # a loop: "One or more items failed" says nothing, each item's own message does
                     payload["msg"] = items
-        elif payload["changed"] and data.get("diff") and task.diff and not (data.get("_ansible_no_log") or task.no_log):
+        elif payload["changed"] and data.get("diff") and task.diff and not hidden:
             payload["diff"] = self._get_diff(data["diff"])
+        if data.get("warnings") and not hidden:
+            payload["warnings"] = [str(w) for w in data["warnings"]]
         payload.update(extra)
         self._emit(event, **payload)
 

@@ -107,9 +107,9 @@ def why_not_removable(api, volume, remove_data):
     users = sorted(c["Names"][0].lstrip("/") for c in api.get("/containers/json", all="1", filters=filters))
     if users:
         return f"container{'s' if len(users) > 1 else ''} {', '.join(users)} use{'' if len(users) > 1 else 's'} it"
-    if remove_data:
-        return None
     options = volume.get("Options") or {}
+    if remove_data or options.get("type") == "tmpfs":  # a tmpfs volume holds nothing while no container uses it
+        return None
     if options.get("device") or options.get("type"):
         return f"it mounts {options.get('device') or options.get('type')}, whose data dockyard cannot see"
     mountpoint = volume.get("Mountpoint") or ""

@@ -73,7 +73,13 @@ class PlainProgress:
             return
         self.write(f"  {event['host']:<16} {event['event']:<11} {task_label(event)} ({event['duration']:.1f}s)")
         self.show_failure(event)
+        self.show_warnings(event)
         self.show_diff(event)
+
+    def show_warnings(self, event: dict) -> None:
+        """What a module warned about (a volume kept, ...), under the host: operators must see it."""
+        for warning in event.get("warnings", []):
+            self.write(f"  {event['host']}: WARNING: {str(warning).strip()}")
 
     def show_diff(self, event: dict) -> None:
         """--diff: what a changed task changed (or would change), under the host and task."""
@@ -117,9 +123,10 @@ class LiveProgress(PlainProgress):
         self.draw()  # the elapsed time moves on during a long task
 
     def on_result(self, event: dict) -> None:
-        if event["event"] in ("failed", "unreachable") or event.get("diff"):
+        if event["event"] in ("failed", "unreachable") or event.get("diff") or event.get("warnings"):
             self.clear()
             self.show_failure(event)
+            self.show_warnings(event)
             self.show_diff(event)
         self.draw()
 
