@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 HOSTS   ?= 3
 
-.PHONY: setup demo test lint unit integration lab-down clean
+.PHONY: setup demo test lint unit integration bench lab-down clean
 
 $(BIN)/dockyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ test: setup lint
 
 # ansible-lint resolves dockyard.fleet.* through the same collection link the runner makes.
 lint: setup
-	$(BIN)/ruff check src tests plugins
+	$(BIN)/ruff check src tests plugins benchmarks
 	$(BIN)/yamllint --strict .
 	$(BIN)/python -c "from dockyard.collection import collections_path; collections_path()"
 	PATH=$(CURDIR)/$(BIN):$$PATH ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.dockyard/collections \
@@ -39,6 +39,12 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest -ra tests/integration
+
+# Not part of `make test` (minutes per host count): bare hosts to the sample stack, no-op and one-change
+# re-runs, and the physical limit, on fresh labs of BENCH_HOSTS hosts. Results in benchmarks/results/.
+BENCH_HOSTS ?= 3 10
+bench: setup
+	$(BIN)/python benchmarks/bench.py --hosts $(BENCH_HOSTS)
 
 lab-down: setup
 	$(BIN)/dockyard lab down

@@ -6,6 +6,7 @@ import json
 import subprocess
 
 import pytest
+from ansible_collections.dockyard.fleet.plugins.modules.docker_networks import ESP_PROBE
 from conftest import CONTAINERS, address, dockyard, on_host
 
 from dockyard.runner import run_playbook
@@ -149,3 +150,19 @@ def test_moving_the_data_root_keeps_a_volume_file_and_an_image(declared, lab):
         assert on_host(node, "docker", "image", "inspect", image, "--format", "{{.Id}}") == image_id
         assert on_host(node, "docker", "run", "--rm", "-v", "appdata:/d", image, "cat", "/d/file") == "moved-intact"
     assert "docker-moved" not in on_host(node, "ls", "/srv").split()
+
+
+def test_an_encrypted_overlay_is_made_only_where_the_kernel_can_carry_it(declared, lab):
+    """Lab hosts share this machine's kernel: probe it the way the module does, then expect what fits."""
+    esp = subprocess.run(["docker", "exec", CONTAINERS[0], *ESP_PROBE], capture_output=True, text=True, check=False)
+    overlay = [{"name": "secret-mesh", "subnet": "10.70.4.0/24", "attachable": True, "encrypted": True}]
+    proc = run(lab, {**declared, "networks_overlay": declared["networks_overlay"] + overlay}, check=False)
+    made = "secret-mesh" in on_host(CONTAINERS[0], "docker", "network", "ls", "--format", "{{.Name}}").split()
+    if esp.returncode == 0:
+        assert proc.returncode == 0 and made
+        assert "encrypted" in inspect(CONTAINERS[0], "network", "secret-mesh")["Options"]
+        run(lab, {**declared, "networks_purge": True})
+    else:
+        assert proc.returncode == 1 and not made
+        assert "network secret-mesh is encrypted, but this kernel cannot add the IPsec ESP" in proc.stdout
+        assert esp.stderr.strip() in proc.stdout  # the kernel's own words
