@@ -61,16 +61,21 @@ def http_everywhere(addresses: list[str], timeout: float = 120) -> float:
 
 
 def phases(result) -> dict[str, float]:
-    """Wall time of each phase: from its first task's start to its last task's end. A task outside a role
-    (fact gathering, an include) belongs to the phase before it; the first ones are the preflight checks."""
-    spans: dict[str, list[float]] = {}
-    phase = "preflight"
-    for event in result.results:
-        phase = event.get("role") or phase
-        start, end = event["time"] - event["duration"], event["time"]
-        span = spans.setdefault(phase, [start, end])
-        span[0], span[1] = min(span[0], start), max(span[1], end)
-    return {p: round(spans[p][1] - spans[p][0], 1) for p in PHASES if p in spans}
+    """Wall time of each phase: the results come in order, and each stretch of one role's tasks counts from its
+    first task's start to its last task's end. A task outside a role (fact gathering, an include) belongs to the
+    stretch it is in; the first ones are the preflight checks."""
+    totals: dict[str, float] = {}
+    phase, start, end = "preflight", None, None
+    for event in [*result.results, {"role": "end", "time": 0, "duration": 0}]:
+        role = event.get("role") or phase
+        if role != phase and start is not None:
+            totals[phase] = totals.get(phase, 0) + end - start
+            start = None
+        phase = role
+        if start is None:
+            start = event["time"] - event["duration"]
+        end = event["time"]
+    return {p: round(totals[p], 1) for p in PHASES if p in totals}
 
 
 def dockyard_runs(inventory: Path, addresses: list[str], work: Path) -> dict:
@@ -141,7 +146,11 @@ def physical_limit(spec: lab.LabSpec, hosts: list[lab.LabHost], bundle: Path, wo
 
     context = subprocess.run(["tar", "-c", "-C", str(lab.image_contexts(work / "images")["busybox"]), "."],
                              capture_output=True, check=True).stdout
-    web = subprocess.run(["tar", "-c", "-C", str(STACK), "."], capture_output=True, check=True).stdout
+    stack = work / "limit-web"  # the CLI of Docker 20.10 wants a compose `version`
+    shutil.copytree(STACK, stack)
+    compose = yaml.safe_load((STACK / "compose.yml").read_text())
+    (stack / "compose.yml").write_text(yaml.safe_dump({"version": "3.8", **compose}))
+    web = subprocess.run(["tar", "-c", "-C", str(stack), "."], capture_output=True, check=True).stdout
     begin = time.monotonic()
     ssh(hosts[0], key, control, "docker build -q -t dockyard/busybox:1 -", context)
     ssh(hosts[0], key, control, "docker build -q -t dockyard/web:1 -", web)
@@ -161,7 +170,7 @@ def physical_limit(spec: lab.LabSpec, hosts: list[lab.LabHost], bundle: Path, wo
 
     begin = time.monotonic()
     ssh(leader, key, control, "mkdir -p /tmp/web && tar -x -C /tmp/web", web)
-    ssh(leader, key, control, "cd /tmp/web && DOCKYARD_REGISTRY=dockyard docker stack deploy -q -c compose.yml web")
+    ssh(leader, key, control, "cd /tmp/web && DOCKYARD_REGISTRY=dockyard docker stack deploy -c compose.yml web")
     http_everywhere([h.address for h in hosts])
     steps["stack"] = round(time.monotonic() - begin, 1)
     pool.shutdown()
