@@ -127,6 +127,28 @@ def resolve(module, packages, version):
     return chosen
 
 
+def resolve_cached(module, packages, version, dest):
+    """resolve(), remembered in ``dest`` until apt's package lists change (apt-cache takes about a second)."""
+    lists = "/var/lib/apt/lists"
+    stamp = max((os.stat(os.path.join(lists, n)).st_mtime_ns for n in os.listdir(lists)), default=0) \
+        if os.path.isdir(lists) else 0
+    key = hashlib.sha256(json.dumps([packages, version, stamp]).encode()).hexdigest()
+    cache = os.path.join(dest, ".resolved.json")
+    try:
+        with open(cache, encoding="utf-8") as handle:
+            saved = json.load(handle)
+        if saved.get("key") == key:
+            return saved["chosen"]
+    except (FileNotFoundError, ValueError):
+        pass
+    chosen = resolve(module, packages, version)
+    if not module.check_mode:
+        os.makedirs(dest, exist_ok=True)
+        with open(cache, "w", encoding="utf-8") as handle:
+            json.dump({"key": key, "chosen": chosen}, handle)
+    return chosen
+
+
 def write_index(module, directory):
     entries = []
     for name in sorted(os.listdir(directory)):
@@ -154,7 +176,7 @@ def main():
     params = module.params
     release = run(module, ["sh", "-c", ". /etc/os-release && echo $VERSION_CODENAME"]).strip()
     arch = run(module, ["dpkg", "--print-architecture"]).strip()
-    chosen = resolve(module, params["packages"], params["version"])
+    chosen = resolve_cached(module, params["packages"], params["version"], params["dest"])
     pinned = sorted(f"{name}={version}" for name, version in chosen.items())
     digest = hashlib.sha256(json.dumps([release, arch, pinned, params["install_root"]]).encode()).hexdigest()
     name = f"{release}-{arch}-{digest[:12]}"

@@ -4,8 +4,11 @@
 
 DOCUMENTATION = r"""
 module: registry_login
-short_description: Log the host's Docker in to a registry, as docker login does
+short_description: Make the host's Docker trust a registry's CA and log in to it, as docker login does
 description:
+  - With O(ca_cert), first installs the registry's CA certificate where the Engine looks for it
+    (C(/etc/docker/certs.d/<registry>/ca.crt)): trusting a private registry without C(insecure-registries) and
+    without touching the system's CA store.
   - Checks the credentials with the registry through the host's Docker Engine (C(POST /auth), which uses the
     Engine's own TLS trust in C(/etc/docker/certs.d)) and stores them in the CLI config
     (C(~/.docker/config.json)) where C(docker pull), M(dockyard.fleet.image_build) and
@@ -33,6 +36,13 @@ options:
     description: The CLI config file to store the login in.
     type: path
     default: ~/.docker/config.json
+  ca_cert:
+    description: The registry's CA certificate (PEM) for the Engine to trust; omitted, the trust is left alone.
+    type: str
+  certs_dir:
+    description: The Engine's per-registry certificate directory.
+    type: path
+    default: /etc/docker/certs.d
 attributes:
   check_mode:
     support: full
@@ -45,17 +55,22 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Log in to the cluster's registry
+- name: Trust the cluster's registry and log in to it
   dockyard.fleet.registry_login:
     registry: 10.88.0.11:5000
     username: dockyard
     password: "{{ registry_password }}"
+    ca_cert: "{{ lookup('ansible.builtin.file', 'pki/ca.crt') }}"
 """
 
 RETURN = r"""
 config_path:
   description: The file the login is stored in.
   returned: always
+  type: str
+ca_path:
+  description: Where the CA certificate is installed.
+  returned: with O(ca_cert)
   type: str
 """
 
@@ -77,16 +92,24 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth impo
 )
 
 
-def write_config(path, config):
+def write_file(path, text, mode, dir_mode):
     directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".config-")
+    os.makedirs(directory, mode=dir_mode, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".dockyard-")
     try:
-        os.fchmod(handle, 0o600)
-        os.write(handle, (json.dumps(config, indent="\t") + "\n").encode())
+        os.fchmod(handle, mode)
+        os.write(handle, text.encode())
     finally:
         os.close(handle)
     os.replace(temporary, path)
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
 
 
 def main():
@@ -97,6 +120,8 @@ def main():
             username={"type": "str", "required": True},
             password={"type": "str", "required": True, "no_log": True},
             config_path={"type": "path", "default": "~/.docker/config.json"},
+            ca_cert={"type": "str"},
+            certs_dir={"type": "path", "default": "/etc/docker/certs.d"},
         ),
         supports_check_mode=True,
     )
@@ -108,10 +133,22 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=f"{path} on {host} is not valid JSON ({exc}); fix or remove it, then run again.")
     stored = credentials(config, registry)
-    result = {"changed": stored != (username, p["password"]), "config_path": path}
+    login_changes = stored != (username, p["password"])
+    result = {"changed": login_changes, "config_path": path}
     if module._diff:
         result["diff"] = {"before": {registry: stored[0] if stored else None}, "after": {registry: username}}
-    if module.check_mode or not result["changed"]:
+    if p["ca_cert"] is not None:
+        ca_text = p["ca_cert"].strip() + "\n"
+        result["ca_path"] = os.path.join(p["certs_dir"], registry, "ca.crt")
+        installed = read_text(result["ca_path"])
+        if installed != ca_text:
+            result["changed"] = True
+            if module._diff:
+                result["diff"]["before"][result["ca_path"]] = "missing" if installed is None else "another CA"
+                result["diff"]["after"][result["ca_path"]] = "the registry's CA"
+            if not module.check_mode:
+                write_file(result["ca_path"], ca_text, 0o644, 0o755)
+    if module.check_mode or not login_changes:
         module.exit_json(**result)
     try:
         client_from_params(p).request("POST", "/auth", body={
@@ -123,7 +160,7 @@ def main():
         module.fail_json(msg=f"Logging in to registry {registry} as {username} on {host} failed: {exc}. "
                              f"Hint: {hint}.")
     config.setdefault("auths", {})[registry] = {"auth": encode_auth(username, p["password"])}
-    write_config(path, config)
+    write_file(path, json.dumps(config, indent="\t") + "\n", 0o600, 0o700)
     module.exit_json(**result)
 
 
