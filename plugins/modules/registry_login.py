@@ -7,7 +7,7 @@ module: registry_login
 short_description: Make the host's Docker trust a registry's CA and log in to it, as docker login does
 description:
   - With O(ca_cert), first installs the registry's CA certificate where the Engine looks for it
-    (C(/etc/docker/certs.d/<registry>/ca.crt)): trusting a private registry without C(insecure-registries) and
+    (C(/etc/docker/certs.d/<registry>/ca.crt)), which trusts a private registry without C(insecure-registries) and
     without touching the system's CA store.
   - Checks the credentials with the registry through the host's Docker Engine (C(POST /auth), which uses the
     Engine's own TLS trust in C(/etc/docker/certs.d)) and stores them in the CLI config
