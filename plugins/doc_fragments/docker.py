@@ -33,3 +33,14 @@ attributes:
   idempotent:
     support: full
 """
+
+    # Attributes of a module that changes state and supports check and diff mode fully.
+    CHANGING_MODULE = r"""
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+  idempotent:
+    support: full
+"""

@@ -17,6 +17,7 @@ version_added: 1.0.0
 author: dockyard developers
 extends_documentation_fragment:
   - dockyard.fleet.docker
+  - dockyard.fleet.docker.changing_module
 options:
   name:
     description: Container name.
@@ -67,13 +68,6 @@ options:
     type: str
     choices: [started, absent]
     default: started
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 """
 
 EXAMPLES = r"""

@@ -21,6 +21,7 @@ version_added: 1.0.0
 author: dockyard developers
 extends_documentation_fragment:
   - dockyard.fleet.docker
+  - dockyard.fleet.docker.changing_module
 options:
   networks:
     description: The networks. Each has a C(name) and optionally the keys below.
@@ -52,13 +53,6 @@ options:
     description: Remove networks this module created earlier that are no longer declared (only when unused).
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 """
 
 EXAMPLES = r"""
@@ -94,6 +88,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerUnreachable,
     client_from_params,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._reconcile import declared_twice, report_and_apply
 
 OWNER = "io.dockyard.managed-by"
 OWNER_VALUE = "dockyard.fleet.docker_networks"
@@ -247,8 +242,7 @@ def main():
     api = client_from_params(p)
     result = {"changed": False, "created": [], "recreated": [], "removed": []}
     try:
-        names = [net["name"] for net in p["networks"]]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = declared_twice([net["name"] for net in p["networks"]])
         if duplicates:
             raise Refused(f"network {', '.join(duplicates)} is declared more than once")
         desired = [network_spec(net, p["scope"]) for net in p["networks"]]
@@ -287,19 +281,9 @@ def main():
                     raise Refused(f"network {current['Name']} must be {'recreated' if spec else 'removed'} because "
                                   f"{why}, but {', '.join(busy)} use{'s' if len(busy) == 1 else ''} it; stop or "
                                   "move them first")
-        for action, spec, current in plan:
-            result[action].append((spec or current)["Name"])
-        result["changed"] = bool(plan)
-        if module._diff:
-            result["diff"] = {"before": {c["Name"]: summary(c) for _, _, c in plan if c},
-                              "after": {s["Name"]: summary(s) for _, s, _ in plan if s}}
-        if module.check_mode:
-            module.exit_json(**result)
-        for _action, spec, current in plan:
-            if current is not None:
-                api.request("DELETE", f"/networks/{current['Id']}")
-            if spec is not None:
-                api.request("POST", "/networks/create", body=spec)
+        report_and_apply(module, result, plan, summary,
+                         remove=lambda current: api.request("DELETE", f"/networks/{current['Id']}"),
+                         create=lambda spec: api.request("POST", "/networks/create", body=spec))
     except Refused as exc:
         module.fail_json(msg=f"Networks on {host}: {exc}. Nothing was changed.", **result)
     except DockerError as exc:

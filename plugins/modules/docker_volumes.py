@@ -18,6 +18,7 @@ version_added: 1.0.0
 author: dockyard developers
 extends_documentation_fragment:
   - dockyard.fleet.docker
+  - dockyard.fleet.docker.changing_module
 options:
   volumes:
     description: The volumes.
@@ -39,13 +40,6 @@ options:
     description: Allow removing (for O(purge) or to recreate) unused volumes that hold data. The data is lost.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  idempotent:
-    support: full
 """
 
 EXAMPLES = r"""
@@ -79,6 +73,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerUnreachable,
     client_from_params,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._reconcile import declared_twice, report_and_apply
 
 OWNER = "io.dockyard.managed-by"
 OWNER_VALUE = "dockyard.fleet.docker_volumes"
@@ -144,7 +139,7 @@ def main():
     result = {"changed": False, "created": [], "recreated": [], "removed": [], "kept": []}
     try:
         names = [vol["name"] for vol in p["volumes"]]
-        duplicates = sorted({n for n in names if names.count(n) > 1})
+        duplicates = declared_twice(names)
         if duplicates:
             module.fail_json(msg=f"Volumes on {host}: {', '.join(duplicates)} declared more than once. "
                                  "Nothing was changed.", **result)
@@ -177,21 +172,11 @@ def main():
                     result["kept"].append({"name": name, "reason": reason})
                 else:
                     plan.append(("removed", None, volume))
-        for action, spec, current in plan:
-            result[action].append((spec or current)["Name"])
         for kept in result["kept"]:
             module.warn(f"volume {kept['name']} is no longer declared but was kept: {kept['reason']}")
-        result["changed"] = bool(plan)
-        if module._diff:
-            result["diff"] = {"before": {c["Name"]: summary(c) for _, _, c in plan if c},
-                              "after": {s["Name"]: summary(s) for _, s, _ in plan if s}}
-        if module.check_mode:
-            module.exit_json(**result)
-        for _action, spec, current in plan:
-            if current is not None:
-                api.request("DELETE", f"/volumes/{current['Name']}")
-            if spec is not None:
-                api.request("POST", "/volumes/create", body=spec)
+        report_and_apply(module, result, plan, summary,
+                         remove=lambda current: api.request("DELETE", f"/volumes/{current['Name']}"),
+                         create=lambda spec: api.request("POST", "/volumes/create", body=spec))
     except DockerError as exc:
         module.fail_json(msg=f"Volumes on {host}: the Engine refused a change: {exc}", **result)
     module.exit_json(**result)
