@@ -149,6 +149,15 @@ class DockerAPI:
     def get(self, path, **query):
         return self.request("GET", path, query=query or None)
 
+    def find(self, path):
+        """GET ``path``, or None when the Engine answers 404 (no such container, image, ...)."""
+        try:
+            return self.get(path)
+        except DockerError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def ping(self):
         status, data = self._raw("GET", "/_ping", timeout=5)
         return status == 200 and data.strip() == b"OK"
@@ -172,6 +181,17 @@ class DockerAPI:
 
     def info(self):
         return self.get("/info")
+
+
+def or_before_install(module, read, nothing):
+    """``read()``; but in check mode, when no Engine answers yet (it is only about to be installed), ``nothing``:
+    what check mode then predicts is that everything would be created."""
+    try:
+        return read()
+    except DockerUnreachable:
+        if not module.check_mode:
+            raise
+        return nothing
 
 
 def client_from_params(params):

@@ -93,23 +93,20 @@ container_id:
   type: str
 """
 
-import hashlib
-import json
 import os
 import time
 from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._compose import SPEC_HASH, spec_hash
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
-    DockerUnreachable,
     client_from_params,
+    or_before_install,
     stream_error,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import headers_for, read_config
-
-SPEC_HASH = "io.dockyard.spec-hash"
 
 
 def container_config(p):
@@ -132,8 +129,7 @@ def container_config(p):
     }
     if p["command"] is not None:
         config["Cmd"] = p["command"]
-    seed = json.dumps([config, p["restart_on"]], sort_keys=True, default=str)
-    config["Labels"][SPEC_HASH] = hashlib.sha256(seed.encode()).hexdigest()
+    config["Labels"][SPEC_HASH] = spec_hash([config, p["restart_on"]])
     return config
 
 
@@ -149,12 +145,8 @@ def logs(api, container_id):
 
 
 def ensure_image(api, image):
-    try:
-        api.get(f"/images/{quote(image, safe='')}/json")
+    if api.find(f"/images/{quote(image, safe='')}/json"):
         return
-    except DockerError as exc:
-        if exc.status != 404:
-            raise
     name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
     error = stream_error(api.request("POST", "/images/create", query={"fromImage": name, "tag": tag},
                                      headers=headers_for(image, read_config()), stream=True, timeout=600))
@@ -191,13 +183,7 @@ def main():
     host = os.uname().nodename
     name = p["name"]
     try:
-        try:
-            current = api.get(f"/containers/{name}/json")
-        except DockerError as exc:
-            # 404: no such container. Unreachable in check mode: the Engine is only about to be installed.
-            if exc.status != 404 and not (module.check_mode and isinstance(exc, DockerUnreachable)):
-                raise
-            current = None
+        current = or_before_install(module, lambda: api.find(f"/containers/{name}/json"), None)
         desired = container_config(p) if p["state"] == "started" else None
         have_hash = current and current["Config"]["Labels"].get(SPEC_HASH)
         if desired is None:

@@ -136,6 +136,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     client_from_params,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
 
 # Every daemon.json key of Docker Engine 20.10 to 27 on Linux, with the JSON type dockerd expects.
 SCHEMA = {
@@ -303,19 +304,6 @@ def dockerd_validate(module, text):
     return True
 
 
-def write_atomically(module, path, text):
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o755)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".daemon.json.")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.chmod(tmp, 0o644)
-    module.atomic_move(tmp, path)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -363,7 +351,7 @@ def main():
         try:
             if params["backup"] and current_text is not None:
                 result["backup_file"] = module.backup_local(path)
-            write_atomically(module, path, text)
+            write_atomically(path, text, 0o644)
         except OSError as exc:
             module.fail_json(msg=f"Writing {path} on {host} failed: {exc}. The previous file is unchanged.",
                              **result)

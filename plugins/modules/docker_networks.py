@@ -85,8 +85,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
-    DockerUnreachable,
     client_from_params,
+    or_before_install,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._reconcile import declared_twice, report_and_apply
 
@@ -246,12 +246,7 @@ def main():
         if duplicates:
             raise Refused(f"network {', '.join(duplicates)} is declared more than once")
         desired = [network_spec(net, p["scope"]) for net in p["networks"]]
-        try:
-            existing = api.get("/networks")
-        except DockerUnreachable:
-            if not module.check_mode:  # check mode before the Engine is installed: all would be created
-                raise
-            existing = []
+        existing = or_before_install(module, lambda: api.get("/networks"), [])
         check_overlaps(desired, existing)
         in_scope = {n["Name"]: n for n in existing if (n.get("Scope") == "swarm") == (p["scope"] == "swarm")}
         plan = []

@@ -70,8 +70,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
-    DockerUnreachable,
     client_from_params,
+    or_before_install,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._reconcile import declared_twice, report_and_apply
 
@@ -143,12 +143,8 @@ def main():
         if duplicates:
             module.fail_json(msg=f"Volumes on {host}: {', '.join(duplicates)} declared more than once. "
                                  "Nothing was changed.", **result)
-        try:
-            existing = {v["Name"]: v for v in api.get("/volumes").get("Volumes") or []}
-        except DockerUnreachable:
-            if not module.check_mode:  # check mode before the Engine is installed: all would be created
-                raise
-            existing = {}
+        volumes = or_before_install(module, lambda: api.get("/volumes").get("Volumes") or [], [])
+        existing = {v["Name"]: v for v in volumes}
         plan = []
         for spec in map(volume_spec, p["volumes"]):
             current = existing.get(spec["Name"])

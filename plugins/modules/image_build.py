@@ -137,8 +137,8 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
-    DockerUnreachable,
     client_from_params,
+    or_before_install,
     stream_error,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
@@ -158,12 +158,7 @@ MANIFEST_TYPES = ", ".join([
 
 
 def local_image(api, reference):
-    try:
-        return api.get(f"/images/{quote(reference, safe='')}/json")
-    except DockerError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return api.find(f"/images/{quote(reference, safe='')}/json")
 
 
 def registry_digest(registry, name, tag, login):
@@ -221,12 +216,7 @@ class Builder:
 
     def needs(self):
         """build, push or nothing. Check mode before the Engine or the registry runs predicts the work."""
-        try:
-            return self._needs()
-        except DockerUnreachable:
-            if not self.module.check_mode:
-                raise
-            return "build", None
+        return or_before_install(self.module, self._needs, ("build", None))
 
     def _needs(self):
         built = local_image(self.api, self.refs[1])

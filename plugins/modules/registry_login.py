@@ -76,7 +76,6 @@ ca_path:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
@@ -84,24 +83,13 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     client_from_params,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     config_path,
     credentials,
     encode_auth,
     read_config,
 )
-
-
-def write_file(path, text, mode, dir_mode):
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=dir_mode, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".dockyard-")
-    try:
-        os.fchmod(handle, mode)
-        os.write(handle, text.encode())
-    finally:
-        os.close(handle)
-    os.replace(temporary, path)
 
 
 def read_text(path):
@@ -147,7 +135,7 @@ def main():
                 result["diff"]["before"][result["ca_path"]] = "missing" if installed is None else "another CA"
                 result["diff"]["after"][result["ca_path"]] = "the registry's CA"
             if not module.check_mode:
-                write_file(result["ca_path"], ca_text, 0o644, 0o755)
+                write_atomically(result["ca_path"], ca_text, 0o644)
     if module.check_mode or not login_changes:
         module.exit_json(**result)
     try:
@@ -160,7 +148,7 @@ def main():
         module.fail_json(msg=f"Logging in to registry {registry} as {username} on {host} failed: {exc}. "
                              f"Hint: {hint}.")
     config.setdefault("auths", {})[registry] = {"auth": encode_auth(username, p["password"])}
-    write_file(path, json.dumps(config, indent="\t") + "\n", 0o600, 0o700)
+    write_atomically(path, json.dumps(config, indent="\t") + "\n", 0o600, dir_mode=0o700)
     module.exit_json(**result)
 
 

@@ -92,9 +92,9 @@ actions:
 import datetime
 import ipaddress
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
 
 try:
     from cryptography import x509
@@ -104,17 +104,6 @@ try:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 except ImportError:  # reported by main()
     x509 = None
-
-
-def write_atomic(path, data, mode):
-    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-    try:
-        os.fchmod(handle, mode)
-        os.write(handle, data)
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-    os.replace(temporary, path)
 
 
 def new_key():
@@ -230,7 +219,6 @@ def main():
     if module.check_mode or not actions:
         module.exit_json(**result)
 
-    os.makedirs(ca_dir, mode=0o700, exist_ok=True)
     if ca_cert is None:
         ca_key = new_key()
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, p["ca_common_name"])])
@@ -241,8 +229,8 @@ def main():
                            encipher_only=False, decipher_only=False), True),
             (x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False),
         ])
-        write_atomic(paths["ca_key"], key_pem(ca_key), 0o600)
-        write_atomic(paths["ca_cert"], ca_cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomically(paths["ca_key"], key_pem(ca_key), 0o600, dir_mode=0o700)
+        write_atomically(paths["ca_cert"], ca_cert.public_bytes(serialization.Encoding.PEM), 0o644, dir_mode=0o700)
     key = new_key()
     cert = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, p["common_name"])]), ca_cert.subject,
                  key.public_key(), ca_key, p["days"], [
@@ -251,8 +239,8 @@ def main():
                      (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
                      (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
                  ])
-    write_atomic(paths["key"], key_pem(key), 0o600)
-    write_atomic(paths["cert"], cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_atomically(paths["key"], key_pem(key), 0o600, dir_mode=0o700)
+    write_atomically(paths["cert"], cert.public_bytes(serialization.Encoding.PEM), 0o644, dir_mode=0o700)
     module.exit_json(**result)
 
 
