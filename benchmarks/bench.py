@@ -41,9 +41,8 @@ def quiet(_line):
 
 def lab_fresh(name: str, count: int) -> tuple[lab.LabSpec, list[lab.LabHost]]:
     """A new lab of bare hosts (whatever a lab of that name had is removed first)."""
-    lab.down(name, out=quiet)
     spec = lab.LabSpec(name, count, lab.default_managers(count), Path(tempfile.mkdtemp(prefix=f"{name}-")))
-    return spec, lab.up(spec, lab.apt_mirror(), run_playbook, out=quiet)
+    return spec, lab.up(spec, lab.apt_mirror(), run_playbook, out=quiet, fresh=True)
 
 
 def http_everywhere(addresses: list[str], timeout: float = 120) -> float:

@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--managers", type=int,
                         help="how many hosts are swarm managers (odd; default 1, or 3 from 5 hosts up)")
     lab_up.add_argument("--mirror", help="Debian mirror for the base image (default: the one apt uses here)")
+    lab_up.add_argument("--fresh", action="store_true",
+                        help="remove the lab's hosts first, so every host starts bare (default: keep them)")
     lab_up.set_defaults(func=cmd_lab_up)
     lab_down = lab_commands.add_parser("down", help="remove every container, network, volume and key of the lab")
     lab_down.set_defaults(func=cmd_lab_down)
@@ -193,22 +195,27 @@ def cmd_status(args) -> int:
 def cmd_lab_up(args) -> int:
     managers = args.managers if args.managers is not None else lab.default_managers(args.hosts)
     spec = lab.LabSpec(args.name, args.hosts, managers, args.inventory_dir)
-    hosts = lab.up(spec, args.mirror or lab.apt_mirror(), run_playbook)
+    hosts = lab.up(spec, args.mirror or lab.apt_mirror(), run_playbook, fresh=args.fresh)
     print(f"lab {spec.name}: {len(hosts)} hosts up; inventory {spec.inventory_path}")
     print_table([{"host": h.name, "address": h.address, "container": h.container} for h in hosts])
     print(f"try: ansible -i {spec.inventory_path} docker_hosts -m ping")
     return 0
 
 
+def require_control_engine(doing: str) -> None:
+    if not lab.engine_answers():
+        raise DockyardError(f"Docker Engine on this machine does not answer, so the lab cannot be {doing}; "
+                            "`dockyard lab up` installs and starts it.")
+
+
 def cmd_lab_down(args) -> int:
+    require_control_engine("removed")
     lab.down(args.name)
     return 0
 
 
 def cmd_lab_status(args) -> int:
-    if not lab.engine_answers():
-        raise DockyardError("Docker Engine on this machine does not answer, so there is no lab to show; "
-                            "`dockyard lab up` installs and starts it.")
+    require_control_engine("shown")
     rows = lab.status(args.name)
     if not rows:
         print(f"lab {args.name}: no hosts (create them with `dockyard lab up --name {args.name}`)")

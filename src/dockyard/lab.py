@@ -429,9 +429,12 @@ def ssh_answers(address: str) -> bool:
         return False
 
 
-def up(spec: LabSpec, mirror: str, run_playbook, out=print) -> list[LabHost]:
-    """Create or converge the lab; running it twice keeps the same hosts."""
+def up(spec: LabSpec, mirror: str, run_playbook, out=print, fresh: bool = False) -> list[LabHost]:
+    """Create or converge the lab; running it twice keeps the same hosts, unless ``fresh`` asks for bare ones
+    (whatever a lab of that name had is removed first)."""
     ensure_control_machine(run_playbook)
+    if fresh:
+        down(spec.name, out)
     image = ensure_image(mirror, out)
     ensure_secrets(spec)
     image_contexts(spec.images_dir)

@@ -34,10 +34,11 @@ def labelled(kind, name=LAB):
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory):
-    """A 3-host lab for the whole session; removed at the end, whatever happened."""
+    """A 3-host lab of bare hosts for the whole session (hosts an interrupted run left are replaced); removed at
+    the end, whatever happened."""
     inventory_dir = tmp_path_factory.mktemp("lab")
     try:
-        dockyard("lab", "up", "--hosts", "3", "--name", LAB, "--inventory-dir", str(inventory_dir))
+        dockyard("lab", "up", "--fresh", "--hosts", "3", "--name", LAB, "--inventory-dir", str(inventory_dir))
         yield inventory_dir
     finally:
         dockyard("lab", "down", "--name", LAB)

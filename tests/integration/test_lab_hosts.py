@@ -62,12 +62,18 @@ def test_debootstrap_failure_is_a_clear_error(monkeypatch):
     assert "http://127.0.0.1:9/debian" in message and "--mirror URL" in message
 
 
-def test_lab_down_removes_everything_it_made_and_nothing_else(tmp_path):
+def test_lab_up_fresh_replaces_hosts_and_lab_down_removes_everything_it_made_and_nothing_else(tmp_path):
     other = subprocess.run(["docker", "volume", "create", "--label", "dockyard.lab=someone-else", "keep-me"],
                            capture_output=True, text=True, check=True).stdout.strip()
+    up = ("lab", "up", "--hosts", "1", "--name", "itest-down", "--inventory-dir", str(tmp_path / "inv"))
     try:
-        dockyard("lab", "up", "--hosts", "1", "--name", "itest-down", "--inventory-dir", str(tmp_path / "inv"))
-        assert len(labelled("container", "itest-down")) == 1
+        dockyard(*up)
+        (kept,) = labelled("container", "itest-down")
+        on_host("dockyard-itest-down-node1", "touch", "/var/lib/docker/left-behind")
+        dockyard(*up, "--fresh")
+        (fresh,) = labelled("container", "itest-down")
+        assert fresh != kept
+        assert on_host("dockyard-itest-down-node1", "ls", "/var/lib/docker") == ""  # its volumes are new too
         dockyard("lab", "down", "--name", "itest-down")
         for kind in ("container", "network", "volume"):
             assert labelled(kind, "itest-down") == [], kind
