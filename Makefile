@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 HOSTS   ?= 3
 
-.PHONY: setup demo test lint unit integration bench lab-down clean
+.PHONY: setup demo test lint unit integration molecule bench lab-down clean
 
 $(BIN)/dockyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +12,10 @@ $(BIN)/dockyard: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# The venv, and the link that makes this checkout the collection dockyard.fleet for Ansible, ansible-lint
+# and molecule (.dockyard/collections/ansible_collections/dockyard/fleet).
 setup: $(BIN)/dockyard
+	$(BIN)/python -c "from dockyard.collection import collections_path; collections_path()"
 
 # Docker Engine on this machine (installed by the collection's engine role), a lab of
 # $(HOSTS) hosts, the whole platform on them, the sample stack from images built and pushed to the
@@ -30,7 +33,6 @@ test: setup lint
 lint: setup
 	$(BIN)/ruff check src tests plugins benchmarks
 	$(BIN)/yamllint --strict .
-	$(BIN)/python -c "from dockyard.collection import collections_path; collections_path()"
 	PATH=$(CURDIR)/$(BIN):$$PATH ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.dockyard/collections \
 	  $(BIN)/ansible-lint --offline --profile production
 
@@ -39,6 +41,16 @@ unit: setup
 
 integration: setup
 	$(BIN)/pytest -ra tests/integration
+
+# `molecule test` of one role's scenario (`make molecule SCENARIO=engine`), or of every scenario on one
+# shared lab without SCENARIO (as `make test` does in tests/integration/test_molecule.py). Each run starts
+# from no molecule state, so nothing an interrupted run left is taken for created or prepared.
+SCENARIO ?=
+MOLECULE_STATE := .dockyard/molecule
+molecule: setup
+	rm -rf $(MOLECULE_STATE)
+	PATH=$(CURDIR)/$(BIN):$$PATH MOLECULE_EPHEMERAL_DIRECTORY=$(CURDIR)/$(MOLECULE_STATE) \
+	  $(BIN)/molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
 
 # Not part of `make test` (minutes per host count): bare hosts to the sample stack, no-op and one-change
 # re-runs, and the physical limit, on fresh labs of BENCH_HOSTS hosts. Results in benchmarks/results/.

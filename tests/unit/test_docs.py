@@ -1,4 +1,5 @@
-"""Every plugin's documentation renders with ansible-doc, and every role has its docs page."""
+"""Every plugin's documentation renders with ansible-doc; every role has its docs page, argument spec and molecule
+scenario."""
 
 import json
 import subprocess
@@ -27,9 +28,11 @@ def test_ansible_doc_renders(kind, name):
 
 
 @pytest.mark.parametrize("role", sorted(p.name for p in (ROOT / "roles").iterdir()))
-def test_every_role_has_a_docs_page_and_argument_spec(role):
+def test_every_role_has_a_docs_page_argument_spec_and_molecule_scenario(role):
     assert (ROOT / "docs/roles" / f"{role}.md").is_file()
     assert (ROOT / "roles" / role / "meta/argument_specs.yml").is_file()
+    for playbook in ("molecule.yml", "converge.yml", "verify.yml"):
+        assert (ROOT / "molecule" / role / playbook).is_file(), playbook
 
 
 @pytest.mark.parametrize("role", sorted(p.name for p in (ROOT / "roles").iterdir()))
