@@ -2,6 +2,7 @@
 catching a task that is not idempotent."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,14 +18,14 @@ ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
 
 def molecule(*args, state: Path, scenarios: str | None = None) -> tuple[int, str]:
     """molecule from this venv (it runs ansible-playbook from PATH), with its own state directory: the exit
-    code and the output."""
+    code and the output, without the colours molecule puts on some words even with NO_COLOR."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
            "MOLECULE_EPHEMERAL_DIRECTORY": str(state), "NO_COLOR": "1"}  # log lines read "[scenario > step] ..."
     if scenarios:
         env["MOLECULE_GLOB"] = scenarios
     proc = subprocess.run([sys.executable, "-m", "molecule", *args], cwd=ROOT, env=env, capture_output=True,
                           text=True, check=False)
-    return proc.returncode, proc.stdout + proc.stderr
+    return proc.returncode, re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout + proc.stderr)
 
 
 def test_every_scenario_converges_idempotently_and_verifies_on_the_hosts(tmp_path):
