@@ -72,6 +72,17 @@ engine:
         state: {description: "C(inactive), C(pending), C(active), C(error) or C(locked).", type: str}
         node_id: {description: Node ID when part of a swarm., type: str}
         is_manager: {description: Whether this node is a manager., type: bool}
+        cluster_id:
+          description: The swarm's ID as this manager sees it (empty on workers and without a leader).
+          type: str
+        epoch:
+          description: When the swarm was last rebuilt by C(dockyard swarm recover) (its C(dockyard.recovered) label).
+          type: str
+        error: {description: "The swarm's error as this node reports it, e.g. that the swarm has no leader.", type: str}
+        managers:
+          description: Addresses (C(ip:2377)) of the swarm's managers this node knows.
+          type: list
+          elements: str
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -82,7 +93,9 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     client_from_params,
 )
 
-NOT_RUNNING = {"running": False, "swarm": {"state": "inactive", "node_id": None, "is_manager": False}}
+EPOCH_LABEL = "dockyard.recovered"
+NOT_RUNNING = {"running": False, "swarm": {"state": "inactive", "node_id": None, "is_manager": False,
+                                           "cluster_id": "", "epoch": "", "error": "", "managers": []}}
 
 
 def engine_facts(api):
@@ -107,6 +120,10 @@ def engine_facts(api):
             "state": swarm.get("LocalNodeState"),
             "node_id": swarm.get("NodeID") or None,
             "is_manager": bool(swarm.get("ControlAvailable")),
+            "cluster_id": (swarm.get("Cluster") or {}).get("ID") or "",
+            "epoch": (((swarm.get("Cluster") or {}).get("Spec") or {}).get("Labels") or {}).get(EPOCH_LABEL, ""),
+            "error": swarm.get("Error") or "",
+            "managers": sorted(m["Addr"] for m in swarm.get("RemoteManagers") or [] if m.get("Addr")),
         },
     }
 

@@ -8,9 +8,14 @@ short_description: Reconcile every swarm node's role, labels and availability in
 description:
   - Runs on one swarm manager and brings the whole node list to the declared state in one call, promoting
     before demoting so the swarm keeps its quorum during the change.
-  - Refuses, before changing anything, a result with an even number of managers, or with a manager that is not
-    Ready (the raft quorum would rest on a node that is down).
-  - With O(prune), nodes that are not declared are drained, demoted and removed.
+  - Refuses, before changing anything, a result with an even number of managers, a role change while a manager is
+    not Ready (the raft quorum would rest on a node that is down), or a result where half the managers are down.
+  - Every declared node carries the label C(dockyard.host) with its inventory name, so a node whose host is gone
+    can still be found and removed by its node ID from a manager.
+  - Old node objects of a host that joined again with a new node ID (rebuilt, or after a C(swarm leave)) are
+    demoted and removed, so a dead duplicate never counts against the quorum.
+  - Nodes labelled with a host that is not in O(inventory_hosts) are drained (their tasks running elsewhere first),
+    demoted and removed. With O(prune), other nodes that are not declared are too.
 version_added: 1.0.0
 author: dockyard developers
 options:
@@ -42,8 +47,14 @@ options:
         type: str
         choices: [active, pause, drain]
         default: active
+  inventory_hosts:
+    description:
+      - Every host of the inventory's swarm groups (also those not in this run). A node labelled with a host not in
+        this list has left the inventory and is removed. Omitted, no node is removed for that reason.
+    type: list
+    elements: str
   prune:
-    description: Drain, demote and remove nodes that are not in O(nodes).
+    description: Drain, demote and remove every node that is not in O(nodes), also those dockyard did not join.
     type: bool
     default: false
   wait_timeout:
@@ -82,6 +93,7 @@ changes:
   sample: ["promote node3", "label node2 zone=b"]
 """
 
+import json
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -90,6 +102,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     client_from_params,
 )
+
+HOST_LABEL = "dockyard.host"  # the inventory host a node belongs to: a dead host is found by it without facts
 
 
 class Refused(Exception):
@@ -103,7 +117,7 @@ def wait_for_roles(api, updates, timeout):
         by_id = {node["ID"]: node for node in api.get("/nodes")}
         pending = [name for node, name, want, _words in updates
                    if (((by_id.get(node["ID"]) or {}).get("ManagerStatus") or {}).get("Reachability") == "reachable")
-                   != (want["role"] == "manager") and node["ID"] in by_id]
+                   != (want["role"] == "manager") and node["ID"] in by_id and ready(by_id[node["ID"]])]
         if not pending:
             return
         if time.monotonic() >= deadline:
@@ -111,8 +125,22 @@ def wait_for_roles(api, updates, timeout):
         time.sleep(0.5)
 
 
+def wait_until_drained(api, node, name, timeout):
+    """A node leaving the swarm keeps its tasks until they run elsewhere: wait until none runs on it."""
+    deadline = time.monotonic() + timeout
+    query = {"filters": json.dumps({"node": [node["ID"]], "desired-state": ["running"]})}
+    while [t for t in api.get("/tasks", **query) if (t.get("Status") or {}).get("State") == "running"]:
+        if time.monotonic() >= deadline:
+            raise DockerError(f"tasks still run on {name} {timeout}s after it was drained")
+        time.sleep(1)
+
+
 def hostname(node):
     return (node.get("Description") or {}).get("Hostname") or node["ID"]
+
+
+def ready(node):
+    return (node.get("Status") or {}).get("State") == "ready"
 
 
 def node_view(node):
@@ -120,16 +148,39 @@ def node_view(node):
     return {"role": spec.get("Role"), "availability": spec.get("Availability"), "labels": spec.get("Labels") or {}}
 
 
-def plan(current, declared, prune):
-    """Ordered (node_id, name, new spec, description) updates and removals; raise Refused on a bad result."""
+def leaving(by_id, declared, prune, inventory_hosts):
+    """Nodes to remove, each (node, name, why): old node objects of hosts that re-joined with a new ID (rebuilt, or
+    after a leave), nodes of hosts no longer in the inventory's swarm groups, and with prune every other
+    undeclared node."""
+    declared_ids = {d["node_id"] for d in declared}
+    names = {hostname(by_id[d["node_id"]]): d["name"] for d in declared}
+    names.update({d["name"]: d["name"] for d in declared})
+    result = []
+    for node in by_id.values():
+        if node["ID"] in declared_ids:
+            continue
+        owner = node_view(node)["labels"].get(HOST_LABEL)
+        if not ready(node) and (names.get(owner) or names.get(hostname(node))):
+            result.append((node, names.get(owner) or names[hostname(node)], "replaced by its new node"))
+        elif owner and inventory_hosts is not None and owner not in inventory_hosts:
+            result.append((node, owner, "no longer in swarm_managers or swarm_workers"))
+        elif prune and (not owner or inventory_hosts is None):
+            result.append((node, hostname(node), "not declared"))
+    return result
+
+
+def plan(current, declared, prune, inventory_hosts=None):
+    """Ordered (node, name, new spec, description) updates and (node, name, why) removals; raise Refused on a bad
+    result."""
     by_id = {node["ID"]: node for node in current}
     missing = [d["name"] for d in declared if d["node_id"] not in by_id]
     if missing:
         raise Refused(f"{', '.join(missing)} not in this swarm's node list; run the swarm role on them first")
-    updates, removals = [], []
+    updates = []
     for d in declared:
         node = by_id[d["node_id"]]
-        want = {"role": d["role"], "availability": d["availability"], "labels": dict(d["labels"])}
+        want = {"role": d["role"], "availability": d["availability"],
+                "labels": dict(d["labels"], **{HOST_LABEL: d["name"]})}
         have = node_view(node)
         if want != have:
             words = [f"{'promote' if want['role'] == 'manager' else 'demote'} {d['name']}"] \
@@ -139,27 +190,25 @@ def plan(current, declared, prune):
             if want["labels"] != have["labels"]:
                 words.append(f"label {d['name']} " + " ".join(f"{k}={v}" for k, v in sorted(want["labels"].items())))
             updates.append((node, d["name"], want, "; ".join(words)))
-    declared_ids = {d["node_id"] for d in declared}
-    if prune:
-        for node in current:
-            if node["ID"] not in declared_ids:
-                name = hostname(node)
-                have = node_view(node)
-                if have["role"] == "manager" or have["availability"] != "drain":  # a manager cannot be removed
-                    updates.append((node, name, dict(have, role="worker", availability="drain"), f"drain {name}"))
-                removals.append((node, name))
+    removals = leaving(by_id, declared, prune, inventory_hosts)
+    role_changes = [u for u in updates if u[2]["role"] != node_view(u[0])["role"]]
+    for node, name, _why in removals:
+        have = node_view(node)
+        # A raft member must be demoted before it can be removed; a live node is drained first. A dead node's
+        # object outside the raft (after a recovery) is removed as it is: the swarm refuses to update it.
+        if node.get("ManagerStatus") or (ready(node) and have["availability"] != "drain"):
+            updates.append((node, name, dict(have, role="worker", availability="drain"), f"drain {name}"))
     # Promotions first, then the rest, so quorum never rests on fewer managers than before.
     updates.sort(key=lambda update: update[2]["role"] != "manager")
-
-    final = {n["ID"]: node_view(n)["role"] for n in current if n["ID"] not in {r[0]["ID"] for r in removals}}
-    final.update({node["ID"]: want["role"] for node, _name, want, _words in updates})
+    removed = {node["ID"] for node, _name, _why in removals}
+    final = {n["ID"]: node_view(n)["role"] for n in current if n["ID"] not in removed}
+    final.update({node["ID"]: want["role"] for node, _name, want, _words in updates if node["ID"] not in removed})
     managers = [node_id for node_id, role in final.items() if role == "manager"]
     if len(managers) % 2 == 0:
         raise Refused(f"the swarm would have {len(managers)} managers; an even number tolerates no more failures "
                       "than one fewer and risks a split vote. Keep swarm_managers odd (1, 3, 5 or 7)")
-    down = [hostname(by_id[m]) for m in managers
-            if (by_id[m].get("Status") or {}).get("State") != "ready"]
-    if down:
+    down = [hostname(by_id[m]) for m in managers if not ready(by_id[m])]
+    if down and (role_changes or len(down) * 2 >= len(managers)):
         raise Refused(f"manager(s) {', '.join(down)} not Ready; the swarm's quorum would rest on them. "
                       "Bring them back or remove them from swarm_managers")
     return updates, removals
@@ -177,6 +226,7 @@ def main():
                 "availability": {"type": "str", "choices": ["active", "pause", "drain"], "default": "active"},
             }},
             prune={"type": "bool", "default": False},
+            inventory_hosts={"type": "list", "elements": "str"},
             wait_timeout={"type": "int", "default": 60},
         ),
         supports_check_mode=True,
@@ -184,13 +234,15 @@ def main():
     api = client_from_params(module.params)
     try:
         current = api.get("/nodes")
-        updates, removals = plan(current, module.params["nodes"], module.params["prune"])
+        updates, removals = plan(current, module.params["nodes"], module.params["prune"],
+                                 module.params["inventory_hosts"])
     except Refused as exc:
         module.fail_json(msg=f"Refused to change the swarm's nodes: {exc}. Nothing was changed.")
     except DockerError as exc:
         module.fail_json(msg=f"Reading the swarm's nodes failed: {exc}. Is this host a manager?")
 
-    changes = [words for _node, _name, _want, words in updates] + [f"remove {name}" for _node, name in removals]
+    changes = [words for _node, _name, _want, words in updates]
+    changes += [f"remove {name} ({why})" for _node, name, why in removals]
     if not module.check_mode:
         try:
             for index, (node, _name, want, _words) in enumerate(updates):
@@ -202,19 +254,25 @@ def main():
                             body=spec)
             wait_for_roles(api, [u for u in updates if u[2]["role"] != node_view(u[0])["role"]],
                            module.params["wait_timeout"])
-            for node, _name in removals:
+            for node, name, _why in removals:
+                if ready(node):
+                    wait_until_drained(api, node, name, module.params["wait_timeout"])
                 api.request("DELETE", f"/nodes/{node['ID']}", query={"force": "true"})
         except DockerError as exc:
             module.fail_json(msg=f"Changing the swarm's nodes failed after: {changes}: {exc}", changes=changes)
     result = {"changed": bool(changes), "changes": changes}
     if module._diff:
         names = {d["node_id"]: d["name"] for d in module.params["nodes"]}
-        before = {names.get(n["ID"]) or hostname(n): node_view(n) for n in current}
+
+        def key(node):
+            return names.get(node["ID"]) or f"{hostname(node)} ({node['ID'][:12]})"
+
+        before = {key(n): node_view(n) for n in current}
         after = dict(before)
-        for _node, name, want, _words in updates:
-            after[name] = want
-        for _node, name in removals:
-            after.pop(name, None)
+        for node, _name, want, _words in updates:
+            after[key(node)] = want
+        for node, _name, _why in removals:
+            after.pop(key(node), None)
         result["diff"] = {"before": before, "after": after}
     module.exit_json(**result)
 

@@ -73,7 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
                                          "manifests no tag refers to) and start it again, whatever happens.")
     gc.set_defaults(func=cmd_registry_gc)
 
-    for sub in (up, deploy, status, gc):
+    swarm = commands.add_parser("swarm", help="swarm operations for a bad day")
+    swarm_commands = swarm.add_subparsers(dest="swarm_command", required=True, metavar="ACTION")
+    recover = swarm_commands.add_parser(
+        "recover", parents=[inventory, run_options],
+        help="rebuild a swarm that lost its quorum, keeping its services (playbooks/recover.yml)",
+        description="When a majority of the swarm's managers is lost, rebuild the swarm from the surviving manager "
+                    "with the newest raft state (swarm init --force-new-cluster keeps every service, secret, config "
+                    "and network), make managers holding the old state leave it, then converge every host as "
+                    "`dockyard up` does, so rebuilt and returning hosts join and the inventory's managers are "
+                    "managers again. A swarm that has a leader is left as it is.")
+    recover.set_defaults(func=cmd_swarm_recover)
+
+    for sub in (up, deploy, status, gc, recover):
         sub.add_argument("--json", type=Path, metavar="FILE",
                          help="also write a machine-readable report of the run (per host, per task) to FILE")
 
@@ -100,31 +112,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def preflight(inventory: str, limit: str | None = None) -> tuple[int, int]:
-    """Run `dockyard check`, print its problems; (exit code for them, or EXIT_OK, and hosts targeted)."""
+def preflight(inventory: str, limit: str | None = None) -> tuple[int, int, int]:
+    """Run `dockyard check`, print its problems; (exit code for them, or EXIT_OK, hosts targeted, of them
+    unreachable)."""
     check_yaml_sources(inventory)
     problems, targeted = check.check(inventory, limit)
     for problem in problems:
         print(f"dockyard: check: {problem}", file=sys.stderr)
     if not problems:
-        return EXIT_OK, targeted
-    return (EXIT_UNREACHABLE if all(p.unreachable for p in problems) else EXIT_USAGE), targeted
+        return EXIT_OK, targeted, 0
+    if all(p.unreachable for p in problems):
+        return EXIT_UNREACHABLE, targeted, sum(len(p.where.split(", ")) for p in problems)
+    return EXIT_USAGE, targeted, 0
 
 
 def cmd_check(args) -> int:
-    code, _ = preflight(args.inventory)
+    code, _, _ = preflight(args.inventory)
     if code == EXIT_OK:
         print(f"{args.inventory}: groups, variables, addresses, SSH and python3 all good")
     return code
 
 
 def cmd_up(args) -> int:
-    code, targeted = preflight(args.inventory, args.limit)
-    if code != EXIT_OK:  # nothing is touched while the inventory has problems
+    code, targeted, unreachable = preflight(args.inventory, args.limit)
+    if code == EXIT_UNREACHABLE and unreachable < targeted:
+        # A dead host does not hold the others back: they converge, the run reports it and exits 3.
+        print(f"dockyard: {unreachable} of {targeted} hosts cannot be reached; converging the other "
+              f"{targeted - unreachable} (the run exits {EXIT_UNREACHABLE})", file=sys.stderr)
+    elif code != EXIT_OK:  # nothing is touched while the inventory has problems
         return code
     result = run_playbook("site.yml", args.inventory, limit=args.limit, tags=args.tags, check=args.check,
                           diff=args.diff, extra_vars=args.extra_vars, forks=forks_for(targeted))
     return finish(result, "site.yml", args)
+
+
+def cmd_swarm_recover(args) -> int:
+    code, targeted, unreachable = preflight(args.inventory)
+    if code == EXIT_USAGE or unreachable == targeted:
+        return code  # lost hosts are expected here; bad input or no host at all is not
+    result = run_playbook("recover.yml", args.inventory, check=args.check, diff=args.diff,
+                          extra_vars=args.extra_vars, forks=forks_for(targeted))
+    return finish(result, "recover.yml", args)
 
 
 def forks_for(hosts: int) -> int | None:

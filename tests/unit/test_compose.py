@@ -88,8 +88,12 @@ def test_units():
 
 
 def node(node_id, role, state="ready", labels=None, availability="active"):
+    """A node as GET /nodes shows it; dockyard labels the nodes it joins with their host unless labels says."""
     return {"ID": node_id, "Version": {"Index": 1}, "Description": {"Hostname": node_id},
-            "Spec": {"Role": role, "Availability": availability, "Labels": labels or {}}, "Status": {"State": state}}
+            "Spec": {"Role": role, "Availability": availability,
+                     "Labels": {"dockyard.host": node_id} if labels is None else labels},
+            "Status": {"State": state},
+            **({"ManagerStatus": {"Reachability": "reachable"}} if role == "manager" else {})}
 
 
 def declared(node_id, role, **extra):
@@ -104,7 +108,7 @@ def test_promotions_come_before_demotions():
     updates, _ = plan([node("a", "manager"), node("b", "manager"), node("c", "manager")],
                       [declared("a", "manager"), declared("b", "worker", labels={"zone": "b"}),
                        declared("c", "worker")], prune=False)
-    assert [words for *_, words in updates] == ["demote b; label b zone=b", "demote c"]
+    assert [words for *_, words in updates] == ["demote b; label b dockyard.host=b zone=b", "demote c"]
 
 
 def test_an_even_or_unready_manager_set_is_refused():
@@ -117,5 +121,6 @@ def test_an_even_or_unready_manager_set_is_refused():
 
 
 def test_prune_drains_and_removes_undeclared_nodes():
-    updates, removals = plan([node("a", "manager"), node("gone", "worker")], [declared("a", "manager")], prune=True)
-    assert [words for *_, words in updates] == ["drain gone"] and [name for _, name in removals] == ["gone"]
+    updates, removals = plan([node("a", "manager"), node("gone", "worker", labels={})],
+                             [declared("a", "manager")], prune=True)
+    assert [words for *_, words in updates] == ["drain gone"] and [name for _, name, _ in removals] == ["gone"]

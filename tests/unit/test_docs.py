@@ -14,6 +14,7 @@ from dockyard.collection import ansible_env
 ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = [("module", p.stem) for p in sorted((ROOT / "plugins/modules").glob("*.py"))] + [
     ("filter", "packages_to_install"),
+    ("filter", "swarm_leader"),
     ("callback", "events"),
 ]
 

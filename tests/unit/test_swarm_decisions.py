@@ -1,0 +1,108 @@
+"""The swarm role's decisions: which manager leads a run (never a second swarm), which nodes leave, and which
+manager a lost swarm is recovered from."""
+
+import pytest
+from ansible_collections.dockyard.fleet.plugins.filter.swarm_leader import swarm_leader
+from ansible_collections.dockyard.fleet.plugins.filter.swarm_recovery import swarm_recovery
+from ansible_collections.dockyard.fleet.plugins.modules.swarm_nodes import Refused, plan
+from test_compose import declared, node
+
+MANAGERS = ["node1", "node2", "node3"]
+
+
+def engine(state="active", manager=True, cluster="c1", error="", epoch="", running=True):
+    swarm = {"state": state, "is_manager": manager, "cluster_id": cluster if manager else "", "error": error,
+             "epoch": epoch}
+    return {"running": running, "swarm": swarm}
+
+
+def test_a_manager_that_left_joins_the_swarm_its_peers_lead_instead_of_creating_one():
+    plan_ = swarm_leader(MANAGERS, {"node1": engine("inactive", False), "node2": engine(), "node3": engine()})
+    assert plan_ == {"leader": "node2", "create": False, "problem": ""}
+
+
+def test_a_swarm_is_created_only_when_every_manager_was_asked_and_none_is_in_one():
+    bare = engine("inactive", False)
+    assert swarm_leader(MANAGERS, dict.fromkeys(MANAGERS, bare))["create"] is True
+    plan_ = swarm_leader(MANAGERS, {"node1": bare, "node2": bare},
+                         {"node3": "Task failed: ssh: connect to host 10.0.0.3 port 22: No route to host"})
+    assert plan_["create"] is False and plan_["leader"] == ""
+    assert "node3 (No route to host) cannot be asked" in plan_["problem"]
+    stopped = engine("inactive", False, running=False)
+    assert "node3 (its Engine does not answer)" in swarm_leader(MANAGERS, {"node1": bare, "node2": bare,
+                                                                           "node3": stopped})["problem"]
+    # Check mode before the Engine is installed: a stopped Engine is one that will start outside any swarm.
+    assert swarm_leader(MANAGERS, dict.fromkeys(MANAGERS, stopped), predicting=True)["create"] is True
+
+
+def test_a_dead_manager_does_not_stop_a_healthy_swarm():
+    assert swarm_leader(MANAGERS, {"node1": engine(), "node3": engine()}, {"node2": "timed out"})["leader"] == "node1"
+
+
+def test_lost_quorum_names_the_recover_command():
+    plan_ = swarm_leader(MANAGERS, {"node1": engine(cluster="", error="context deadline exceeded")},
+                         {"node2": "No route to host", "node3": "No route to host"}, inventory="inv/hosts.yml")
+    assert plan_["leader"] == "" and "lost its quorum" in plan_["problem"]
+    assert "`dockyard swarm recover -i inv/hosts.yml`" in plan_["problem"]
+
+
+def test_two_swarms_among_the_managers_are_refused():
+    plan_ = swarm_leader(MANAGERS, {"node1": engine(cluster="aaaa"), "node2": engine(cluster="bbbb"),
+                                    "node3": engine(cluster="bbbb")})
+    assert plan_["leader"] == "" and "node1 in swarm aaaa; node2, node3 in swarm bbbb" in plan_["problem"]
+    stale = swarm_leader(MANAGERS, {"node1": engine(epoch="2026-11-25T10:00:00Z"), "node2": engine(),
+                                    "node3": engine()})
+    assert "recovered 2026-11-25T10:00:00Z" in stale["problem"]
+
+
+def test_locked_managers_are_refused():
+    assert "locked" in swarm_leader(MANAGERS, {"node1": engine("locked", False), "node2": engine(),
+                                               "node3": engine()})["problem"]
+
+
+def test_a_rejoined_hosts_old_node_is_removed_without_touching_quorum_checks():
+    current = [node("old1", "manager", state="down", labels={"dockyard.host": "node1"}),
+               node("new1", "manager", labels={}), node("node2", "manager"), node("node3", "manager")]
+    updates, removals = plan(current, [declared("new1", "manager", name="node1")], prune=False,
+                             inventory_hosts=MANAGERS)
+    assert [(n["ID"], why) for n, _name, why in removals] == [("old1", "replaced by its new node")]
+    assert [words for *_, words in updates] == ["label node1 dockyard.host=node1", "drain node1"]
+
+
+def test_a_dead_node_outside_the_raft_is_removed_as_it_is():
+    current = [node("node1", "manager"), node("gone", "worker", state="down")]
+    updates, removals = plan(current, [declared("node1", "manager")], prune=False, inventory_hosts=["node1"])
+    assert updates == [] and [name for _n, name, _why in removals] == ["gone"]
+
+
+def test_nodes_of_hosts_still_in_the_inventory_are_kept_under_limit():
+    current = [node("node1", "manager"), node("node2", "worker"), node("manual", "worker", labels={})]
+    updates, removals = plan(current, [declared("node1", "manager")], prune=False,
+                             inventory_hosts=["node1", "node2"])
+    assert updates == [] and removals == []
+
+
+def test_labels_and_availability_change_while_a_manager_is_down_but_roles_do_not():
+    current = [node("node1", "manager"), node("node2", "manager", state="down"), node("node3", "manager"),
+               node("node4", "worker"), node("node5", "worker")]
+    updates, _ = plan(current, [declared("node4", "worker", labels={"zone": "a"})], prune=False)
+    assert [words for *_, words in updates] == ["label node4 dockyard.host=node4 zone=a"]
+    with pytest.raises(Refused, match="node2 not Ready"):
+        plan(current, [declared("node4", "manager"), declared("node5", "manager")], prune=False)
+
+
+def test_recovery_rebuilds_from_the_newest_raft_state_and_makes_the_rest_leave():
+    states = [{"is_manager": True, "has_leader": False, "raft_index": 40, "raft_modified": 9.0},
+              {"is_manager": True, "has_leader": False, "raft_index": 52, "raft_modified": 5.0},
+              {"is_manager": False}]
+    assert swarm_recovery(states, ["node1", "node2", "node3"]) == {"source": "node2", "rebuild": True,
+                                                                  "stale": ["node1"]}
+
+
+def test_recovery_keeps_a_swarm_that_has_a_leader_and_names_an_older_partition_stale():
+    states = [{"is_manager": True, "has_leader": True, "epoch": "2026-11-25T10:00:00Z"},
+              {"is_manager": True, "has_leader": True, "epoch": ""},
+              {"is_manager": True, "has_leader": True, "epoch": ""}]
+    assert swarm_recovery(states, MANAGERS) == {"source": "node1", "rebuild": False, "stale": ["node2", "node3"]}
+    assert swarm_recovery([{"is_manager": True, "has_leader": True}] * 3, MANAGERS)["stale"] == []
+    assert swarm_recovery([{"is_manager": False}], ["node1"])["source"] == ""
