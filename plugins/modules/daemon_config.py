@@ -69,6 +69,17 @@ options:
     description: Keep a copy of the previous file (returned as RV(backup_file)) when the file changes.
     type: bool
     default: true
+  also_read_by_dockerd:
+    description:
+      - Other files dockerd reads when it starts (its systemd drop-in). With O(path), they decide
+        RV(pending_restart).
+    type: list
+    elements: path
+    default: []
+  pid_file:
+    description: The running dockerd's pid file.
+    type: path
+    default: /var/run/docker.pid
 extends_documentation_fragment:
   - dockyard.fleet.docker
 attributes:
@@ -117,6 +128,13 @@ backup_file:
   type: str
 existed:
   description: Whether the file existed before this run (the rollback removes a file that did not).
+  returned: always
+  type: bool
+pending_restart:
+  description:
+    - Whether the running dockerd started before the file (or one of O(also_read_by_dockerd)) was last written,
+      so it does not run with them yet. True after a run that was killed between writing and restarting; the
+      engine role restarts dockerd for it.
   returned: always
   type: bool
 validated_by:
@@ -304,6 +322,26 @@ def dockerd_validate(module, text):
     return True
 
 
+def started_at(pid_file):
+    """When the process in pid_file started (seconds since the epoch), or None when it does not run."""
+    try:
+        with open(pid_file, encoding="ascii") as handle:
+            pid = int(handle.read().strip())
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            ticks = int(handle.read().rsplit(")", 1)[1].split()[19])  # field 22, counted after "pid (comm)"
+        with open("/proc/stat", encoding="ascii") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith("btime "))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
+    return boot + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def pending_restart(paths, pid_file, slack=2.0):
+    """Whether dockerd runs and one of paths was written after it started (boot time has a one-second grain)."""
+    started = started_at(pid_file)
+    return started is not None and any(os.path.exists(p) and os.stat(p).st_mtime > started + slack for p in paths)
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -317,6 +355,8 @@ def main():
             flags={"type": "list", "elements": "str", "default": []},
             allow_keys={"type": "list", "elements": "str", "default": []},
             backup={"type": "bool", "default": True},
+            also_read_by_dockerd={"type": "list", "elements": "path", "default": []},
+            pid_file={"type": "path", "default": "/var/run/docker.pid"},
         ),
         supports_check_mode=True,
     )
@@ -343,7 +383,8 @@ def main():
     before = current or {}
     changed_keys = sorted(key for key in set(before) | set(config) if before.get(key) != config.get(key))
     result = {"changed": changed, "config": config, "changed_keys": changed_keys,
-              "existed": current_text is not None, "validated_by": validated_by}
+              "existed": current_text is not None, "validated_by": validated_by,
+              "pending_restart": pending_restart([path, *params["also_read_by_dockerd"]], params["pid_file"])}
     if module._diff:
         result["diff"] = {"before": current_text or "", "after": text,
                           "before_header": path, "after_header": path}

@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dockyard.collection import ansible_env, collection_root, playbook_path
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError
-from dockyard.progress import make_progress
+from dockyard.progress import make_progress, task_label
+
+STOP_GRACE = 10.0  # seconds ansible-playbook gets to stop after SIGTERM before its process group is killed
 
 
 @dataclass
@@ -93,28 +97,38 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
         log.write("$ " + " ".join(loggable(argv)) + "\n")
         log.flush()
         try:
+            # Its own process group, so that stopping the run stops every ansible process it started.
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, pass_fds=(write_fd,), cwd=collection_root())
+                                    env=env, pass_fds=(write_fd,), cwd=collection_root(), start_new_session=True)
         finally:
             os.close(write_fd)
         result = RunResult(returncode=0, log_path=log_path, duration=0.0,
                            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        stop = _Stopper(proc)
+        where = _Where()
         try:
-            for line in _lines(read_fd, on_idle=progress.tick):
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if event["event"] == "stats":
-                    result.stats = event["hosts"]
-                elif "host" in event:
-                    result.results.append(event)
-                    if event["event"] in ("failed", "unreachable") and not event.get("ignored"):
-                        result.failures.append(event)
-                progress.handle(event)
+            with stop:
+                for line in _lines(read_fd, on_idle=lambda: (progress.tick(), stop.escalate())):
+                    try:
+                        event = json.loads(line)
+                    except ValueError:
+                        continue
+                    where.follow(event)
+                    if event["event"] == "stats":
+                        result.stats = event["hosts"]
+                    elif "host" in event:
+                        result.results.append(event)
+                        if event["event"] in ("failed", "unreachable") and not event.get("ignored"):
+                            result.failures.append(event)
+                    progress.handle(event)
         finally:
             os.close(read_fd)
+            stop.reap()
         result.returncode = proc.wait()
+    if stop.signum:
+        raise DockyardError(f"interrupted by {signal.Signals(stop.signum).name} {where.describe()}; every ansible "
+                            f"process of the run was stopped. Run the same command again to converge (log: "
+                            f"{log_path})", 128 + stop.signum)
     result.duration = time.monotonic() - started
     progress.finish(result)
     if not result.stats and result.returncode:
@@ -125,6 +139,78 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
             EXIT_USAGE,
         )
     return result
+
+
+class _Stopper:
+    """While a run goes on, Ctrl-C and SIGTERM stop its whole process group: SIGTERM first, SIGKILL after
+    STOP_GRACE seconds, so that no ansible process outlives the runner."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.signum = 0
+        self.deadline = 0.0
+        self.saved: dict[int, object] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.saved[signum] = signal.signal(signum, self.handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self.saved.items():
+            signal.signal(signum, handler)
+
+    def handle(self, signum, _frame):
+        if not self.signum:
+            self.signum, self.deadline = signum, time.monotonic() + STOP_GRACE
+            self._kill(signal.SIGTERM)
+
+    def escalate(self):
+        if self.signum and time.monotonic() > self.deadline:
+            self._kill(signal.SIGKILL)
+
+    def reap(self):
+        """After a stop, or when the runner itself fails, nothing of the run's process group is left behind."""
+        if self.signum or self.proc.poll() is None:
+            try:
+                self.proc.wait(STOP_GRACE if self.signum else 0)
+            except subprocess.TimeoutExpired:
+                pass
+            self._kill(signal.SIGKILL)
+
+    def _kill(self, signum):
+        try:
+            os.killpg(self.proc.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+class _Where:
+    """Which task each host was in, from the events, to say where a stopped run stopped."""
+
+    def __init__(self):
+        self.task = ""
+        self.hosts: list[str] = []
+        self.done: set[str] = set()
+        self.gone: set[str] = set()
+
+    def follow(self, event: dict) -> None:
+        kind = event["event"]
+        if kind == "play_start":
+            self.hosts, self.task, self.done = list(event["hosts"]), "", set()
+        elif kind == "task_start":
+            self.task, self.done = task_label(event), set()
+        elif "host" in event:
+            self.done.add(event["host"])
+            if kind in ("failed", "unreachable") and not event.get("ignored"):
+                self.gone.add(event["host"])
+
+    def describe(self) -> str:
+        if not self.task:
+            return "before the first task"
+        busy = [h for h in self.hosts if h not in self.done and h not in self.gone]
+        return f"during '{self.task}'" + (f" on {', '.join(busy)}" if busy else "")
 
 
 def _lines(fd: int, on_idle, idle_seconds: float = 1.0):
