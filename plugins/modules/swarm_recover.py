@@ -13,6 +13,7 @@ description:
     services, secrets, configs and networks. The swarm is then labelled C(dockyard.recovered) with the time, so
     managers that still hold the state from before the recovery are recognised as stale.
   - A swarm that has a leader is left as it is (nothing to recover), which makes the module idempotent.
+  - A host whose Engine does not answer (rebuilt, not installed yet) is reported as holding no swarm state.
 version_added: 1.1.0
 author: dockyard developers
 options:
@@ -77,6 +78,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
     DockerError,
+    DockerUnreachable,
     client_from_params,
 )
 
@@ -139,6 +141,9 @@ def main():
     api = client_from_params(params)
     try:
         before = read(api)
+    except DockerUnreachable:
+        # A rebuilt host without an Engine yet holds no swarm state: it joins in the converge that follows.
+        before = {"is_manager": False, "has_leader": False, "epoch": "", "raft_index": 0, "raft_modified": 0.0}
     except DockerError as exc:
         module.fail_json(msg=f"Reading the swarm state of {host} failed: {exc}")
     if params["force_new_cluster"] and not before["is_manager"]:

@@ -121,8 +121,12 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
                         if event["event"] in ("failed", "unreachable") and not event.get("ignored"):
                             result.failures.append(event)
                     progress.handle(event)
+        except BaseException:
+            stop.kill()  # the runner itself failed: its run must not go on unwatched
+            raise
         finally:
             os.close(read_fd)
+        if stop.signum:
             stop.reap()
         result.returncode = proc.wait()
     if stop.signum:
@@ -164,22 +168,21 @@ class _Stopper:
     def handle(self, signum, _frame):
         if not self.signum:
             self.signum, self.deadline = signum, time.monotonic() + STOP_GRACE
-            self._kill(signal.SIGTERM)
+            self.kill(signal.SIGTERM)
 
     def escalate(self):
         if self.signum and time.monotonic() > self.deadline:
-            self._kill(signal.SIGKILL)
+            self.kill()
 
     def reap(self):
-        """After a stop, or when the runner itself fails, nothing of the run's process group is left behind."""
-        if self.signum or self.proc.poll() is None:
-            try:
-                self.proc.wait(STOP_GRACE if self.signum else 0)
-            except subprocess.TimeoutExpired:
-                pass
-            self._kill(signal.SIGKILL)
+        """After a stop, nothing of the run's process group is left behind."""
+        try:
+            self.proc.wait(max(0.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pass
+        self.kill()
 
-    def _kill(self, signum):
+    def kill(self, signum=signal.SIGKILL):
         try:
             os.killpg(self.proc.pid, signum)
         except (ProcessLookupError, PermissionError):
