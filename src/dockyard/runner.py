@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -176,17 +177,13 @@ class _Stopper:
 
     def reap(self):
         """After a stop, nothing of the run's process group is left behind."""
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(max(0.0, self.deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            pass
         self.kill()
 
     def kill(self, signum=signal.SIGKILL):
-        try:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.proc.pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
 
 
 class _Where:
