@@ -23,13 +23,14 @@ MANAGER = CONTAINERS[0]
 
 
 def nodes(manager=MANAGER):
-    """`docker node ls` on a manager: hostname -> (status, availability, manager status, labels)."""
+    """`docker node ls` on a manager: hostname -> (status, manager status, labels other than dockyard's own)."""
     rows = on_host(manager, "docker", "node", "ls", "--format", "{{.Hostname}} {{.Status}} {{.ManagerStatus}}")
     result = {}
     for line in rows.splitlines():
         name, status, *manager_status = line.split()
-        labels = on_host(manager, "docker", "node", "inspect", name, "--format", "{{json .Spec.Labels}}")
-        result[name] = (status, manager_status[0] if manager_status else "", json.loads(labels))
+        labels = json.loads(on_host(manager, "docker", "node", "inspect", name, "--format", "{{json .Spec.Labels}}"))
+        assert labels.pop("dockyard.host") == name  # every node knows its inventory host, even when it is dead
+        result[name] = (status, manager_status[0] if manager_status else "", labels)
     return result
 
 
