@@ -25,6 +25,8 @@ pytestmark = pytest.mark.lab
 LAB = "faults"
 NODES = ["node1", "node2", "node3"]
 STACKS = json.dumps({"stacks": [{"name": "web", "compose_file": str(EXAMPLES / "web" / "compose.yml")}]})
+# A daemon setting the kill test changes; every run after it keeps it, so no run restarts the Engines by the way.
+DEBUG = json.dumps({"engine_daemon_config": {"debug": True}})
 PAGE = "Hello from a dockyard stack."
 
 
@@ -52,10 +54,11 @@ def lab_up(faults_lab, hosts=3):
     dockyard("lab", "up", "--hosts", str(hosts), "--managers", "3", "--name", LAB, "--inventory-dir", str(faults_lab))
 
 
-def up(inventory, *args, check=True):
+def up(inventory, *args, check=True, debug=True):
     """`dockyard up` with the sample stack; (process, per-host stats from its --json report)."""
     report = f"/tmp/dockyard-faults-{os.getpid()}.json"
-    proc = dockyard("up", "-i", inventory, "-e", STACKS, "--json", report, *args, check=check)
+    settings = ["-e", DEBUG] if debug else []
+    proc = dockyard("up", "-i", inventory, "-e", STACKS, *settings, "--json", report, *args, check=check)
     with open(report, encoding="utf-8") as handle:
         hosts = json.load(handle)["hosts"]
     os.unlink(report)
@@ -66,19 +69,22 @@ def changed(hosts):
     return {name: stats["changed"] for name, stats in hosts.items() if stats["changed"]}
 
 
-def killed_at(inventory, marker, *args, delay=0.0):
-    """Start `dockyard up` and SIGKILL the runner and its ansible-playbook (each its own process group) once a
-    progress line holding ``marker`` shows, ``delay`` seconds later. Returns the output up to then."""
+def killed_at(inventory, markers, *args, delay=0.0):
+    """Start `dockyard up` and SIGKILL the runner and its ansible-playbook (each its own process group) once
+    progress lines holding each of ``markers`` (in that order) have shown, ``delay`` seconds later."""
     proc = subprocess.Popen([sys.executable, "-m", "dockyard", "up", "-i", inventory, "-e", STACKS, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    pending = [markers] if isinstance(markers, str) else list(markers)
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if marker in line:
-            break
+        if pending[0] in line:
+            pending.pop(0)
+            if not pending:
+                break
     else:
         proc.wait()
-        raise AssertionError(f"the run ended before {marker!r}:\n{''.join(seen)[-3000:]}")
+        raise AssertionError(f"the run ended before {pending[0]!r}:\n{''.join(seen)[-3000:]}")
     time.sleep(delay)
     children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
     for pid in [proc.pid, *map(int, children)]:
@@ -142,29 +148,30 @@ def planted(name="node2"):
 def test_a_run_killed_at_any_point_converges_on_the_next(inventory, tmp_path):
     # 1. During the Engine install on bare hosts.
     killed_at(inventory, "engine : Write daemon.json", delay=3)
-    up(inventory)
+    up(inventory, debug=False)
     serving()
     plant_volume()
     tags = registry_tags()
     assert "1" in tags
 
     # 2. After daemon.json was written, before dockerd restarted: the next run restarts it.
-    debug = json.dumps({"engine_daemon_config": {"debug": True}})
-    killed_at(inventory, "changed     engine : Write daemon.json", "-e", debug)
-    assert any('"debug": true' in on_host(host(n), "cat", "/etc/docker/daemon.json") for n in NODES)
-    up(inventory, "-e", debug)
+    # Swarm nodes take the change in turn: node1 first, drained, then its daemon.json is written.
+    killed_at(inventory, ["Drain this node", "changed     engine : Write daemon.json"], "-e", DEBUG)
+    assert '"debug": true' in on_host(host("node1"), "cat", "/etc/docker/daemon.json")
+    assert on_host(host("node1"), "docker", "info", "--format", "{{.Debug}}") == "false"  # not restarted yet
+    up(inventory)
     assert all(on_host(host(n), "docker", "info", "--format", "{{.Debug}}") == "true" for n in NODES)
 
     # 3. During the registry's start.
     on_host(host("node1"), "docker", "rm", "-f", "registry")
-    killed_at(inventory, "registry : Build the registry image from its context", "-e", debug, delay=0.3)
-    up(inventory, "-e", debug)
+    killed_at(inventory, "registry : Build the registry image from its context", "-e", DEBUG, delay=0.3)
+    up(inventory)
     assert registry_tags() == tags
 
     # 4. During a swarm join.
     on_host(host("node3"), "docker", "swarm", "leave", "--force")
-    killed_at(inventory, "swarm : Read the join tokens on the leading manager", "-e", debug, delay=0.3)
-    up(inventory, "-e", debug)
+    killed_at(inventory, "swarm : Read the join tokens on the leading manager", "-e", DEBUG, delay=0.3)
+    up(inventory)
     assert nodes() == {"node1": [("Ready", "Leader")], "node2": [("Ready", "Reachable")],
                        "node3": [("Ready", "Reachable")]}
 
@@ -174,16 +181,16 @@ def test_a_run_killed_at_any_point_converges_on_the_next(inventory, tmp_path):
     compose["services"]["api"]["deploy"]["replicas"] = 3
     (tmp_path / "web" / "compose.yml").write_text(yaml.safe_dump(compose))
     three = json.dumps({"stacks": [{"name": "web", "compose_file": str(tmp_path / "web" / "compose.yml")}]})
-    killed_at(inventory, "stack : Validating arguments", "-e", debug, "-e", three, delay=1.5)
-    up(inventory, "-e", debug, "-e", three)
+    killed_at(inventory, "stack : Validating arguments", "-e", DEBUG, "-e", three, delay=1.5)
+    up(inventory, "-e", three)
     assert on_host(host("node1"), "docker", "service", "inspect", "web_api", "--format",
                    "{{.Spec.Mode.Replicated.Replicas}}") == "3"
-    up(inventory, "-e", debug)  # back to the sample stack
+    up(inventory)  # back to the sample stack
 
     serving()
     assert registry_tags() == tags and planted() == "kept"
     assert len(set(cluster_ids().values())) == 1
-    _, hosts = up(inventory, "-e", debug)
+    _, hosts = up(inventory)
     assert changed(hosts) == {}
 
 
@@ -220,8 +227,8 @@ def test_a_dead_manager_is_reported_and_the_others_converge(inventory, faults_la
 
 
 def test_ctrl_c_stops_every_ansible_process_of_the_run(inventory):
-    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "up", "-i", inventory], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "up", "-i", inventory, "-e", DEBUG],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in proc.stdout:
         if "engine : Read which Engine packages are installed" in line:
             break
@@ -248,7 +255,7 @@ def test_lost_quorum_is_refused_then_recovered_with_everything_kept(inventory, f
     assert changed(hosts) == {}
 
     lab_up(faults_lab)  # node2 and node3 rebuilt, bare
-    dockyard("swarm", "recover", "-i", inventory, "-e", STACKS)
+    dockyard("swarm", "recover", "-i", inventory, "-e", STACKS, "-e", DEBUG)
     assert {kind: on_host(manager, "docker", kind, "ls", "--format", "{{.Name}}") for kind in before} == before
     assert nodes() == {"node1": [("Ready", "Leader")], "node2": [("Ready", "Reachable")],
                        "node3": [("Ready", "Reachable")]}
@@ -259,7 +266,7 @@ def test_lost_quorum_is_refused_then_recovered_with_everything_kept(inventory, f
     assert changed(hosts) == {}
     # Recovering a healthy swarm changes nothing.
     report = faults_lab / "recover.json"
-    dockyard("swarm", "recover", "-i", inventory, "-e", STACKS, "--json", str(report))
+    dockyard("swarm", "recover", "-i", inventory, "-e", STACKS, "-e", DEBUG, "--json", str(report))
     assert changed(json.loads(report.read_text())["hosts"]) == {}
 
 
@@ -286,7 +293,7 @@ def test_a_killed_data_root_move_is_finished_or_rolled_back(inventory):
     moved = json.dumps({"engine_data_root": "/srv/docker-moved"})
     plant_volume("node3")
     images = sorted(on_host(node, "docker", "image", "ls", "-q", "--no-trunc").split())
-    killed_at(inventory, "Create the new data directory", "-e", moved, "--limit", "node3", delay=0.2)
+    killed_at(inventory, "Create the new data directory", "-e", DEBUG, "-e", moved, "--limit", "node3", delay=0.2)
     running = subprocess.run(["docker", "exec", node, "docker", "info", "--format", "{{.DockerRootDir}}"],
                              capture_output=True, text=True, check=False)
     if running.returncode == 0 and running.stdout.strip() == "/srv/docker-moved":  # never on a partial copy
