@@ -9,10 +9,10 @@ description:
   - Runs on a swarm manager (usually delegated to one that is not the node itself) around a disruptive change on
     one node, such as a restart or upgrade of its Engine.
   - With O(availability=drain), sets the node to drain and waits until none of its replicated tasks runs on it any
-    more and every service runs as many tasks as it wants, so the node's work runs on other nodes, not just
-    scheduled there.
+    more and every replicated service runs its replicas on other nodes (running, not just scheduled).
   - With O(availability=active) (or C(pause)), first waits until the node is Ready again, sets the availability,
-    then waits until every service runs as many tasks as it wants (the node's global tasks run again).
+    then waits until every replicated service runs its replicas and the node runs a task of each of
+    O(global_services) again.
   - The node is found by its C(dockyard.host) label (set by M(dockyard.fleet.swarm_nodes)) or its hostname. A
     host that is not a node of the swarm is left alone.
 version_added: 1.1.0
@@ -31,6 +31,13 @@ options:
     description: Seconds to wait for the tasks (and, when bringing a node back, for the node to be Ready).
     type: int
     default: 300
+  global_services:
+    description:
+      - When bringing a node back, the global services whose task must run on it again before the module returns
+        (RV(global_services) of the drain).
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.docker.changing_module
@@ -55,6 +62,11 @@ node_id:
   description: The node's ID; empty when the host is not a node of the swarm.
   returned: always
   type: str
+global_services:
+  description: The global services that ran a task on the node before it was drained (or that were waited for).
+  returned: always
+  type: list
+  elements: str
 waited:
   description: Seconds spent waiting for the node and its tasks.
   returned: always
@@ -82,18 +94,32 @@ def find_node(nodes, name):
     return next((n for n in nodes if (n.get("Description") or {}).get("Hostname") == name), None)
 
 
-def short_services(services):
-    """Services running fewer tasks than they want, as 'name running/desired'."""
-    return [f"{s['Spec']['Name']} {s['ServiceStatus']['RunningTasks']}/{s['ServiceStatus']['DesiredTasks']}"
-            for s in services if (s.get("ServiceStatus") or {}).get("RunningTasks")
-            != (s.get("ServiceStatus") or {}).get("DesiredTasks")]
+def shortfall(services, tasks, node_id, drained, on_node):
+    """What still keeps the swarm from having moved the node's work (drained) or taken it back: replicated services
+    running fewer tasks than their replicas, or (drained) still running on the node, and global services of
+    ``on_node`` without a running task on it. Tasks are those whose desired state is running."""
+    running = [t for t in tasks if (t.get("Status") or {}).get("State") == "running"]
+    missing = []
+    for service in services:
+        name, mode = service["Spec"]["Name"], service["Spec"].get("Mode") or {}
+        mine = [t for t in running if t["ServiceID"] == service["ID"]]
+        if "Replicated" in mode:
+            want = mode["Replicated"].get("Replicas", 1)
+            elsewhere = [t for t in mine if t.get("NodeID") != node_id] if drained else mine
+            if len(elsewhere) < want:
+                missing.append(f"{name} {len(elsewhere)}/{want}")
+            if drained and len(elsewhere) < len(mine):
+                missing.append(f"{name} still on the node")
+        elif name in on_node and not any(t.get("NodeID") == node_id for t in mine):
+            missing.append(f"{name} on the node")
+    return missing
 
 
-def still_on(tasks, services):
-    """Replicated services that still have a running task on the node."""
-    replicated = {s["ID"]: s["Spec"]["Name"] for s in services if "Replicated" in (s["Spec"].get("Mode") or {})}
-    return sorted({replicated[t["ServiceID"]] for t in tasks
-                   if t["ServiceID"] in replicated and (t.get("Status") or {}).get("State") == "running"})
+def global_on(services, tasks, node_id):
+    """Global services with a running task on the node."""
+    ids = {t["ServiceID"] for t in tasks if t.get("NodeID") == node_id
+           and (t.get("Status") or {}).get("State") == "running"}
+    return sorted(s["Spec"]["Name"] for s in services if s["ID"] in ids and "Global" in (s["Spec"].get("Mode") or {}))
 
 
 def wait_until(check, timeout, what):
@@ -115,6 +141,7 @@ def main():
             node={"type": "str", "required": True},
             availability={"type": "str", "choices": ["active", "pause", "drain"], "required": True},
             wait_timeout={"type": "int", "default": 300},
+            global_services={"type": "list", "elements": "str", "default": []},
         ),
         supports_check_mode=True,
     )
@@ -128,37 +155,36 @@ def main():
     except DockerError as exc:
         module.fail_json(msg=f"Reading the swarm's nodes on {manager} failed: {exc}. Is it a manager of the swarm?")
     if node is None:
-        module.exit_json(changed=False, node_id="", waited=0.0)
+        module.exit_json(changed=False, node_id="", global_services=[], waited=0.0)
     have = node["Spec"].get("Availability")
     result = {"changed": have != want, "node_id": node["ID"]}
     if module._diff:
         result["diff"] = {"before": {"availability": have}, "after": {"availability": want}}
     if module.check_mode:
-        module.exit_json(waited=0.0, **result)
+        module.exit_json(waited=0.0, global_services=params["global_services"], **result)
 
-    def services():
-        return api.get("/services", status="true")
-
-    def node_tasks():
-        return api.get("/tasks", filters=json.dumps({"node": [node["ID"]], "desired-state": ["running"]}))
+    def state():
+        return api.get("/services"), api.get("/tasks", filters=json.dumps({"desired-state": ["running"]}))
 
     def node_state():
         current = api.get(f"/nodes/{node['ID']}")
-        state = (current.get("Status") or {}).get("State")
-        return [] if state == "ready" else [f"{params['node']} is {state}"]
+        status = (current.get("Status") or {}).get("State")
+        return [] if status == "ready" else [f"{params['node']} is {status}"]
 
+    drained = want == "drain"
     try:
-        if want != "drain":
+        if not drained:
             wait_until(node_state, params["wait_timeout"], f"{params['node']} did not become Ready")
+        result["global_services"] = global_on(*state(), node["ID"]) if drained else params["global_services"]
         if have != want:
             current = api.get(f"/nodes/{node['ID']}")
             api.request("POST", f"/nodes/{node['ID']}/update", query={"version": current["Version"]["Index"]},
                         body=dict(current["Spec"], Availability=want))
-        if want == "drain":
-            wait_until(lambda: [f"{name} on {params['node']}" for name in still_on(node_tasks(), services())],
-                       params["wait_timeout"], f"the replicated tasks of {params['node']} did not leave it")
-        wait_until(lambda: short_services(services()), params["wait_timeout"],
-                   "the swarm's services did not run all their tasks again")
+        what = (f"the replicated tasks of {params['node']} did not run on other nodes" if drained
+                else f"the tasks of {params['node']} did not run again")
+        on_node = [] if drained else result["global_services"]
+        wait_until(lambda: shortfall(*state(), node["ID"], drained, on_node),
+                   params["wait_timeout"], what)
     except DockerError as exc:
         module.fail_json(msg=f"Setting swarm node {params['node']} to {want} from {manager} failed: {exc}. Its "
                              f"availability is now what `docker node inspect {params['node']}` shows; set it with "

@@ -17,6 +17,8 @@ def build(result, playbook: str, inventory: str) -> dict:
     for event in result.results:
         task = {"host": event["host"], "task": event["task"], "role": event.get("role"), "action": event["action"],
                 "status": event["event"], "changed": bool(event.get("changed")), "duration": event["duration"]}
+        if "time" in event:
+            task["ended"] = event["time"]
         if event["event"] in ("failed", "unreachable") and "msg" in event:
             task["msg"] = str(event["msg"])
         tasks.append(task)
