@@ -87,8 +87,12 @@ class CallbackModule(CallbackBase):
                 items = _failed_items(data)
                 if items:  # a loop: "One or more items failed" says nothing, each item's own message does
                     payload["msg"] = items
-        elif payload["changed"] and data.get("diff") and task.diff and not hidden:
-            payload["diff"] = self._get_diff(data["diff"])
+        elif payload["changed"] and task.diff and not hidden:
+            # A loop keeps each item's diff in its own result.
+            diffs = [data["diff"]] if data.get("diff") else [
+                item["diff"] for item in data.get("results") or [] if item.get("changed") and item.get("diff")]
+            if diffs:
+                payload["diff"] = "".join(self._get_diff(diff) for diff in diffs)
         if data.get("warnings") and not hidden:
             payload["warnings"] = [str(w) for w in data["warnings"]]
         payload.update(extra)

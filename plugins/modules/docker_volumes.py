@@ -36,8 +36,16 @@ options:
     description: Remove volumes this module created earlier that are no longer declared (unused and empty only).
     type: bool
     default: false
+  absent:
+    description:
+      - Names of volumes to remove whoever made them (such as a container's named volume), with the same care as
+        O(purge) - unused, and empty unless O(remove_data).
+    type: list
+    elements: str
+    default: []
   remove_data:
-    description: Allow removing (for O(purge) or to recreate) unused volumes that hold data. The data is lost.
+    description:
+      - Allow removing (for O(purge), O(absent) or to recreate) unused volumes that hold data. The data is lost.
     type: bool
     default: false
 """
@@ -55,7 +63,7 @@ EXAMPLES = r"""
 RETURN = r"""
 created: {description: Volumes created., returned: always, type: list, elements: str}
 recreated: {description: Volumes removed and created again., returned: always, type: list, elements: str}
-removed: {description: Volumes removed by O(purge)., returned: always, type: list, elements: str}
+removed: {description: Volumes removed by O(purge) or O(absent)., returned: always, type: list, elements: str}
 kept:
   description: Undeclared volumes O(purge) left alone, with the reason.
   returned: always
@@ -129,6 +137,7 @@ def main():
                 "labels": {"type": "dict"},
             }},
             purge={"type": "bool", "default": False},
+            absent={"type": "list", "elements": "str", "default": []},
             remove_data={"type": "bool", "default": False},
         ),
         supports_check_mode=True,
@@ -158,11 +167,10 @@ def main():
                                          "data and users away, or set remove_data to lose it. Nothing was changed.",
                                      **result)
                 plan.append(("recreated", spec, current))
-        if p["purge"]:
-            declared = set(names)
-            for name, volume in sorted(existing.items()):
-                if name in declared or (volume.get("Labels") or {}).get(OWNER) != OWNER_VALUE:
-                    continue
+        declared = set(names)
+        for name, volume in sorted(existing.items()):
+            ours = p["purge"] and (volume.get("Labels") or {}).get(OWNER) == OWNER_VALUE
+            if name not in declared and (ours or name in p["absent"]):
                 reason = why_not_removable(api, volume, p["remove_data"])
                 if reason:
                     result["kept"].append({"name": name, "reason": reason})

@@ -85,7 +85,24 @@ def build_parser() -> argparse.ArgumentParser:
                     "managers again. A swarm that has a leader is left as it is.")
     recover.set_defaults(func=cmd_swarm_recover)
 
-    for sub in (up, deploy, status, gc, recover):
+    reset = commands.add_parser(
+        "reset", parents=[inventory],
+        help="take the hosts back to bare (playbooks/reset.yml)",
+        description="Remove the stacks, the registry container, the networks and volumes dockyard made (volumes "
+                    "holding data only with --purge-data) and take every node out of the swarm, workers first and "
+                    "managers last. --engine also removes the Engine's packages (with --purge-data its data-root "
+                    "too). --check lists what would be removed and changes nothing; otherwise dockyard asks first "
+                    "unless --yes is given. `dockyard up` converges again from there.")
+    reset.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
+    reset.add_argument("-C", "--check", action="store_true", help="list what would be removed, remove nothing")
+    reset.add_argument("--engine", action="store_true", help="also remove Docker Engine's packages")
+    reset.add_argument("--purge-data", action="store_true",
+                       help="also remove volumes holding data and the registry's images (with --engine, the "
+                            "Engine's data-root)")
+    reset.add_argument("-y", "--yes", action="store_true", help="do not ask")
+    reset.set_defaults(func=cmd_reset)
+
+    for sub in (up, deploy, status, gc, recover, reset):
         sub.add_argument("--json", type=Path, metavar="FILE",
                          help="also write a machine-readable report of the run (per host, per task) to FILE")
 
@@ -153,6 +170,25 @@ def cmd_swarm_recover(args) -> int:
     result = run_playbook("recover.yml", args.inventory, check=args.check, diff=args.diff,
                           extra_vars=args.extra_vars, forks=forks_for(targeted))
     return finish(result, "recover.yml", args)
+
+
+def cmd_reset(args) -> int:
+    code, targeted, unreachable = preflight(args.inventory, args.limit)
+    if code == EXIT_USAGE or unreachable == targeted:
+        return code
+    if not (args.check or args.yes):
+        what = "stacks, registry, dockyard's networks and volumes, swarm membership" + (
+            ", Engine packages" if args.engine else "") + (", data" if args.purge_data else "")
+        if not sys.stdin.isatty():
+            raise UsageError(f"dockyard reset removes {what} on {targeted} hosts; give --yes to confirm, or "
+                             "--check to see what would be removed")
+        if input(f"Remove {what} on {targeted} hosts of {args.inventory}? Type yes: ").strip() != "yes":
+            print("dockyard: nothing was changed", file=sys.stderr)
+            return EXIT_USAGE
+    settings = {"dockyard_reset_engine": args.engine, "dockyard_reset_purge_data": args.purge_data}
+    result = run_playbook("reset.yml", args.inventory, limit=args.limit, check=args.check, diff=args.check,
+                          extra_vars=[json.dumps(settings)], forks=forks_for(targeted))
+    return finish(result, "reset.yml", args)
 
 
 def forks_for(hosts: int) -> int | None:

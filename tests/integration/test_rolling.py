@@ -100,7 +100,7 @@ class Traffic:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join()
-        on_host(host("node4"), "docker", "exec", "probe", "touch", "/tmp/stop")
+        on_host(host("node4"), "docker", "exec", "probe", "/bin/busybox", "touch", "/tmp/stop")
         time.sleep(1)
         lines = on_host(host("node4"), "docker", "logs", "probe").splitlines()
         on_host(host("node4"), "docker", "rm", "-f", "probe")
@@ -213,6 +213,48 @@ def test_a_setting_that_stops_dockerd_stops_the_roll_out_at_that_node(rolling_la
                                      "{{.Hostname}} {{.Availability}}")
     assert on_host(host("node3"), "cat", "/etc/docker/daemon.json") == node3_before  # never touched
     assert restart_window("node3")[1] == node3_started
+    for name in ("node1", "node2", "node3", "node4"):
+        assert PAGE in subprocess.run(["curl", "-s", "-m", "5", f"http://{address(host(name))}:8080/"],
+                                      capture_output=True, text=True, check=False).stdout
+
+
+def dockyard_objects(name):
+    """What dockyard made on a host, as the host reports it."""
+    docker = ["docker", "exec", host(name), "docker"]
+
+    def listing(*argv):
+        return sorted(subprocess.run([*docker, *argv], capture_output=True, text=True, check=True).stdout.split())
+
+    return {"swarm": on_host(host(name), "docker", "info", "--format", "{{.Swarm.LocalNodeState}}"),
+            "containers": listing("ps", "-a", "--format", "{{.Names}}"),
+            "networks": listing("network", "ls", "--filter", "label=io.dockyard.managed-by", "--format", "{{.Name}}"),
+            "volumes": listing("volume", "ls", "--filter", "label=io.dockyard.managed-by", "--format", "{{.Name}}")}
+
+
+def test_reset_takes_the_hosts_back_and_up_builds_it_again(rolling_lab):
+    # The lab as the tests above left it (3 managers, node1..3 with debug on), plus a volume and a network.
+    path = Path(with_settings(rolling_lab, "objects", {"debug": True}, managers=("node1", "node2", "node3")))
+    inventory = yaml.safe_load(path.read_text())
+    inventory["all"]["vars"]["storage_volumes"] = [{"name": "appcache"}]
+    inventory["all"]["vars"]["networks_local"] = [{"name": "backend", "subnet": "10.231.0.0/24"}]
+    path.write_text(yaml.safe_dump(inventory))
+    dockyard("up", "-i", str(path), "-e", STACKS)
+    assert dockyard_objects("node2")["volumes"] == ["appcache"]
+
+    check = dockyard("reset", "-i", str(path), "--check")
+    listed = check.stdout
+    for removed in ("web_api", "web_web", "Remove the registry container", "appcache", "backend"):
+        assert removed in listed
+    assert listed.count("Leave the swarm") == 4
+    assert dockyard_objects("node1")["swarm"] == "active"  # check mode removed nothing
+
+    refused = dockyard("reset", "-i", str(path), check=False)  # no --yes, no terminal: nothing happens
+    assert refused.returncode == 2 and "give --yes" in refused.stderr
+    dockyard("reset", "-i", str(path), "--yes")
+    for name in ("node1", "node2", "node3", "node4"):
+        assert dockyard_objects(name) == {"swarm": "inactive", "containers": [], "networks": [], "volumes": []}
+
+    dockyard("up", "-i", str(path), "-e", STACKS)
     for name in ("node1", "node2", "node3", "node4"):
         assert PAGE in subprocess.run(["curl", "-s", "-m", "5", f"http://{address(host(name))}:8080/"],
                                       capture_output=True, text=True, check=False).stdout
