@@ -106,3 +106,43 @@ def test_recovery_keeps_a_swarm_that_has_a_leader_and_names_an_older_partition_s
     assert swarm_recovery(states, MANAGERS) == {"source": "node1", "rebuild": False, "stale": ["node2", "node3"]}
     assert swarm_recovery([{"is_manager": True, "has_leader": True}] * 3, MANAGERS)["stale"] == []
     assert swarm_recovery([{"is_manager": False}], ["node1"])["source"] == ""
+
+
+def service(sid, name, replicas=None):
+    mode = {"Replicated": {"Replicas": replicas}} if replicas is not None else {"Global": {}}
+    return {"ID": sid, "Spec": {"Name": name, "Mode": mode}}
+
+
+def task(sid, node, state="running"):
+    return {"ServiceID": sid, "NodeID": node, "Status": {"State": state}}
+
+
+def test_a_drained_node_is_done_when_its_replicas_run_elsewhere():
+    from ansible_collections.dockyard.fleet.plugins.modules.swarm_drain import global_on, shortfall
+
+    services = [service("a", "web_api", 2), service("w", "web_web")]
+    before = [task("a", "n1"), task("a", "n2"), task("w", "n1"), task("w", "n2")]
+    assert global_on(services, before, "n1") == ["web_web"]
+    # Drained n1: its api task is replaced on n3, but not running yet.
+    moving = [task("a", "n2"), task("a", "n3", "starting"), task("w", "n2")]
+    assert shortfall(services, moving, "n1", drained=True, on_node=[]) == ["web_api 1/2"]
+    assert shortfall(services, [task("a", "n2"), task("a", "n1")], "n1", drained=True, on_node=[]) == [
+        "web_api 1/2", "web_api still on the node"]
+    assert shortfall(services, [task("a", "n2"), task("a", "n3"), task("w", "n2")], "n1", True, []) == []
+    # Back: the node's global task must run on it again.
+    back = [task("a", "n2"), task("a", "n3"), task("w", "n2")]
+    assert shortfall(services, back, "n1", drained=False, on_node=["web_web"]) == ["web_web on the node"]
+    assert shortfall(services, [*back, task("w", "n1")], "n1", drained=False, on_node=["web_web"]) == []
+
+
+def test_a_stopped_run_says_which_task_and_hosts_it_stopped_in():
+    from dockyard.runner import _Where
+
+    where = _Where()
+    assert where.describe() == "before the first task"
+    for event in ({"event": "play_start", "hosts": ["node1", "node2", "node3"]},
+                  {"event": "task_start", "task": "Install Docker Engine packages", "role": "engine"},
+                  {"event": "changed", "host": "node2"},
+                  {"event": "unreachable", "host": "node3"}):
+        where.follow(event)
+    assert where.describe() == "during 'engine : Install Docker Engine packages' on node1"
