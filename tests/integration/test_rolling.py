@@ -100,11 +100,15 @@ class Traffic:
     def __exit__(self, *exc):
         self.stop.set()
         self.thread.join()
-        on_host(host("node4"), "docker", "exec", "probe", "/bin/busybox", "touch", "/tmp/stop")
+        state = on_host(host("node4"), "docker", "inspect", "probe", "--format",
+                        "{{.State.Status}} {{.State.ExitCode}}")
+        subprocess.run(["docker", "exec", host("node4"), "docker", "exec", "probe", "/bin/busybox", "touch",
+                        "/tmp/stop"], capture_output=True, check=False)
         time.sleep(1)
         lines = on_host(host("node4"), "docker", "logs", "probe").splitlines()
         on_host(host("node4"), "docker", "rm", "-f", "probe")
-        self.api = [line.split()[1] for line in lines]
+        assert state == "running 0", f"the api probe stopped early ({state}): {lines[-20:]}"
+        self.api = [line.split()[1] for line in lines if len(line.split()) == 2]  # not busybox's "Terminated"
 
     def failures(self, name):
         return [t for t, answered in self.rounds if not answered[name]]
