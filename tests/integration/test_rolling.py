@@ -225,7 +225,7 @@ def test_a_setting_that_stops_dockerd_stops_the_roll_out_at_that_node(rolling_la
     assert "node2 Active" in on_host(host("node1"), "docker", "node", "ls", "--format",
                                      "{{.Hostname}} {{.Availability}}")
     assert on_host(host("node3"), "cat", "/etc/docker/daemon.json") == node3_before  # never touched
-    assert restart_window("node3")[1] == node3_started
+    assert abs(restart_window("node3")[1] - node3_started) < 0.5  # not restarted (the clocks differ by ms)
     for name in ("node1", "node2", "node3", "node4"):
         assert PAGE in subprocess.run(["curl", "-s", "-m", "5", f"http://{address(host(name))}:8080/"],
                                       capture_output=True, text=True, check=False).stdout
