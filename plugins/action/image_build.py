@@ -2,11 +2,12 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Controller half of image_build: pack the build context, hash it, and send it only when a build is needed."""
 
-import fnmatch
 import hashlib
 import io
 import json
 import os
+import posixpath
+import re
 import tarfile
 import tempfile
 
@@ -17,23 +18,72 @@ MODULE = "dockyard.fleet.image_build"
 
 
 def ignore_patterns(context):
+    """The .dockerignore patterns as Docker reads them: comments and blank lines dropped, each pattern cleaned like
+    a path (``./x`` is ``x``, a leading or trailing ``/`` goes), ``!`` marking an exception. (exception, regex)."""
     try:
         with open(os.path.join(context, ".dockerignore"), encoding="utf-8") as handle:
-            lines = [line.strip() for line in handle]
+            lines = handle.read().splitlines()
     except FileNotFoundError:
         return []
-    return [line for line in lines if line and not line.startswith("#")]
+    patterns = []
+    for line in lines:
+        if line.startswith("#"):
+            continue
+        pattern = line.strip()
+        exception = pattern.startswith("!")
+        pattern = pattern[1:].strip() if exception else pattern
+        if not pattern:
+            continue
+        pattern = posixpath.normpath(pattern)
+        if len(pattern) > 1 and pattern.startswith("/"):
+            pattern = pattern.lstrip("/")
+        patterns.append((exception, re.compile(pattern_regex(pattern))))
+    return patterns
+
+
+def pattern_regex(pattern):
+    """A Docker ignore pattern as an anchored regular expression: ``*`` and ``?`` stop at ``/``, ``**`` spans any
+    number of directories (also none), ``[...]`` is a class, ``\\`` escapes the next character."""
+    regex, i = "^", 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if pattern.startswith("**", i):
+            i += 2
+            if pattern.startswith("/", i):
+                i += 1
+            regex += ".*" if i >= len(pattern) else "(.*/)?"
+            continue
+        if ch == "*":
+            regex += "[^/]*"
+        elif ch == "?":
+            regex += "[^/]"
+        elif ch == "\\" and i + 1 < len(pattern):
+            i += 1
+            regex += re.escape(pattern[i])
+        elif ch == "[":
+            end = pattern.find("]", i + 1)
+            if end < 0:
+                regex += re.escape(ch)
+            else:
+                body = pattern[i + 1:end]
+                regex += "[" + ("^" + body[1:] if body.startswith(("!", "^")) else body) + "]"
+                i = end
+        else:
+            regex += re.escape(ch)
+        i += 1
+    return regex + "$"
 
 
 def ignored(relative, patterns):
-    """.dockerignore: the last matching pattern wins; '!' re-includes; a pattern also matches what is under it."""
+    """Whether Docker leaves the path out of the context: the last pattern that matches the path or one of its
+    parent directories decides; an exception (``!``) puts it back."""
+    parents = relative.split("/")[:-1]
     verdict = False
-    for pattern in patterns:
-        negate = pattern.startswith("!")
-        pattern = pattern.lstrip("!").strip("/")
-        parts = relative.split("/")
-        if any(fnmatch.fnmatchcase("/".join(parts[:i]), pattern) for i in range(1, len(parts) + 1)):
-            verdict = not negate
+    for exception, regex in patterns:
+        if exception != verdict:
+            continue  # an exclusion of what is excluded, or an exception for what is not, changes nothing
+        if regex.match(relative) or any(regex.match("/".join(parents[:i])) for i in range(1, len(parents) + 1)):
+            verdict = not exception
     return verdict
 
 
@@ -48,7 +98,7 @@ def pack(context):
                 path = os.path.join(root, name)
                 relative = os.path.relpath(path, context)
                 if relative not in ("Dockerfile", ".dockerignore") and ignored(relative, patterns):
-                    if name in dirs and not any(p.startswith("!") for p in patterns):
+                    if name in dirs and not any(exception for exception, _regex in patterns):
                         dirs.remove(name)  # nothing under it can be re-included
                     continue
                 info = tar.gettarinfo(path, relative)

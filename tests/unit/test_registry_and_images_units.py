@@ -8,7 +8,7 @@ import tarfile
 import bcrypt
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.dockyard.fleet.plugins.action.image_build import pack
+from ansible_collections.dockyard.fleet.plugins.action.image_build import ignore_patterns, ignored, pack
 from ansible_collections.dockyard.fleet.plugins.filter.compose import interpolate
 from ansible_collections.dockyard.fleet.plugins.filter.htpasswd import htpasswd
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import json_stream, stream_error
@@ -103,3 +103,44 @@ def test_server_certificate_is_reissued_only_for_a_reason():
     assert tls.reissue_reason(cert, other, sorted(sans), 30) == "it was not signed by this CA"
     assert tls.reissue_reason(None, ca, sans, 30) == "it did not exist"
     assert cert.not_valid_after_utc > datetime.datetime.now(datetime.UTC)
+
+
+def excluded(tmp_path, rules, paths):
+    """Which of paths a .dockerignore with these lines leaves out of the context."""
+    (tmp_path / ".dockerignore").write_text("\n".join(rules) + "\n")
+    patterns = ignore_patterns(str(tmp_path))
+    return sorted(p for p in paths if ignored(p, patterns))
+
+
+@pytest.mark.parametrize(("rules", "paths", "expected"), [
+    # The examples of Docker's own .dockerignore documentation.
+    (["# comment", "*/temp*"], ["somedir/temporary.txt", "somedir/temp", "temp", "a/b/temp"],
+     ["somedir/temp", "somedir/temporary.txt"]),
+    (["*/*/temp*"], ["somedir/subdir/temporary.txt", "somedir/temp"], ["somedir/subdir/temporary.txt"]),
+    (["temp?"], ["tempa", "tempb", "temp", "dir/tempa"], ["tempa", "tempb"]),
+    (["**/*.go"], ["main.go", "cmd/x/main.go", "go.mod"], ["cmd/x/main.go", "main.go"]),
+    (["*.md", "!README.md"], ["README.md", "CHANGES.md"], ["CHANGES.md"]),
+    (["*.md", "!README*.md", "README-secret.md"], ["README.md", "README-secret.md", "x.md"],
+     ["README-secret.md", "x.md"]),
+    (["*.md", "README-secret.md", "!README*.md"], ["README.md", "README-secret.md", "x.md"], ["x.md"]),
+    # What the home-made matcher got wrong: ** at the root, ./ and / prefixes, directories and what is under them.
+    (["**/*.pem"], ["key.pem", "certs/key.pem", "pem"], ["certs/key.pem", "key.pem"]),
+    (["./secret.txt", "/private/"], ["secret.txt", "private/a", "sub/secret.txt"], ["private/a", "secret.txt"]),
+    (["build", "!build/keep"], ["build/out", "build/keep", "builder"], ["build/out"]),
+    (["*.pem"], ["key.pem", "certs/key.pem"], ["key.pem"]),  # * never crosses a /
+    (["cert[0-9].pem", "file\\*"], ["cert1.pem", "certx.pem", "file*", "filex"], ["cert1.pem", "file*"]),
+])
+def test_dockerignore_matches_as_docker_does(tmp_path, rules, paths, expected):
+    assert excluded(tmp_path, rules, paths) == expected
+
+
+def test_excluded_secrets_never_reach_the_build_context(tmp_path):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    (tmp_path / "secret.txt").write_text("s3cret\n")
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "tls.pem").write_text("x\n")
+    (tmp_path / "app" / "run").write_text("#!/bin/sh\n")
+    (tmp_path / ".dockerignore").write_text("**/*.pem\n./secret.txt\n")
+    with tarfile.open(fileobj=io.BytesIO(pack(str(tmp_path)))) as tar:
+        assert sorted(tar.getnames()) == [".dockerignore", "Dockerfile", "app", "app/run"]
