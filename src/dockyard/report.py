@@ -6,6 +6,7 @@ Its shape is documented in report.schema.json next to this file (docs/cli.md sho
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
@@ -32,4 +33,8 @@ def build(result, playbook: str, inventory: str) -> dict:
 
 
 def write(result, playbook: str, inventory: str, path: Path) -> None:
-    path.write_text(json.dumps(build(result, playbook, inventory), indent=2) + "\n", encoding="utf-8")
+    """The report, readable by its owner only (task messages may name hosts, users and paths)."""
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(build(result, playbook, inventory), indent=2) + "\n")

@@ -6,9 +6,11 @@ import contextlib
 import json
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,10 +44,42 @@ class RunResult:
         return EXIT_OK
 
 
-def log_dir() -> Path:
-    path = collection_root() / ".dockyard" / "logs"
-    path.mkdir(parents=True, exist_ok=True)
+def state_dir(name: str) -> Path:
+    """A directory of the state directory (.dockyard/ beside the project), readable by its owner only."""
+    base = collection_root() / ".dockyard"
+    path = base / name
+    for directory in (base, path):
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        directory.chmod(0o700)
     return path
+
+
+def log_dir() -> Path:
+    return state_dir("logs")
+
+
+def private_file(path: Path, text: str) -> Path:
+    """Write text to a new file only its owner can read (created so, never widened and narrowed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def extra_vars_files(extra_vars, directory: Path) -> list[str]:
+    """Each -e value as Ansible gets it: ``@file`` as it is, anything else in a file of its own that only the
+    owner can read, so that no value shows in the process list (``ps``) or the run log. ``key=value`` pairs are
+    parsed as Ansible parses them on its command line; YAML and JSON go as they are."""
+    from ansible.parsing.splitter import parse_kv
+
+    files = []
+    for index, item in enumerate(extra_vars):
+        if item.startswith("@"):
+            files.append(item)
+            continue
+        text = item if item.lstrip().startswith(("{", "[")) or "\n" in item else json.dumps(parse_kv(item))
+        files.append("@" + str(private_file(directory / f"extra-vars-{index}.yml", text)))
+    return files
 
 
 def playbook_argv(playbook: str, inventory: str, *, limit=None, tags=None, check=False, diff=False,
@@ -68,24 +102,17 @@ def playbook_argv(playbook: str, inventory: str, *, limit=None, tags=None, check
     return argv
 
 
-def loggable(argv: list[str]) -> list[str]:
-    """The argv with extra-var values hidden (passwords are often passed with -e); names stay, files stay."""
-    shown = list(argv)
-    for i, item in enumerate(argv[:-1]):
-        value = argv[i + 1]
-        if item == "-e" and not value.startswith("@"):
-            try:
-                names = list(json.loads(value)) if value.lstrip().startswith("{") else None
-            except ValueError:
-                names = None
-            if names is None:
-                names = [pair.split("=", 1)[0] for pair in value.split()]
-            shown[i + 1] = " ".join(f"{name}=<not logged>" for name in names)
-    return shown
-
-
 def run_playbook(playbook: str, inventory: str, *, title: str | None = None, stream=None, **options) -> RunResult:
     """Run ``playbooks/<playbook>`` and show progress; Ansible's own output goes to a log file."""
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=state_dir("runs")))
+    try:
+        options["extra_vars"] = extra_vars_files(options.get("extra_vars", ()), run_dir)
+        return _run(playbook, inventory, title, stream, options)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _run(playbook, inventory, title, stream, options) -> RunResult:
     argv = playbook_argv(playbook, inventory, **options)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     log_path = log_dir() / f"{stamp}-{Path(playbook).stem}.log"
@@ -94,8 +121,8 @@ def run_playbook(playbook: str, inventory: str, *, title: str | None = None, str
     env["DOCKYARD_EVENTS_FD"] = str(write_fd)
     progress = make_progress(stream or sys.stdout, title or f"{playbook} on {inventory}")
     started = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as log:
-        log.write("$ " + " ".join(loggable(argv)) + "\n")
+    with open(private_file(log_path, ""), "w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(argv) + "\n")
         log.flush()
         try:
             # Its own process group, so that stopping the run stops every ansible process it started.
