@@ -259,9 +259,9 @@ def test_lost_quorum_is_refused_then_recovered_with_everything_kept(inventory, f
     assert {kind: on_host(manager, "docker", kind, "ls", "--format", "{{.Name}}") for kind in before} == before
     assert nodes() == {"node1": [("Ready", "Leader")], "node2": [("Ready", "Reachable")],
                        "node3": [("Ready", "Reachable")]}
+    serving()  # the rebuilt hosts pull the image and start their web tasks
     assert on_host(manager, "docker", "service", "ls", "--format", "{{.Name}} {{.Replicas}}").splitlines() == [
         "web_api 2/2 (max 1 per node)", "web_web 3/3"]
-    serving()
     _, hosts = up(inventory)
     assert changed(hosts) == {}
     # Recovering a healthy swarm changes nothing.
