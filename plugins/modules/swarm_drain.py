@@ -14,7 +14,7 @@ description:
     then waits until every replicated service runs its replicas and the node runs a task of each of
     O(global_services) again.
   - The node is found by its C(dockyard.host) label (set by M(dockyard.fleet.swarm_nodes)) or its hostname. A
-    host that is not a node of the swarm is left alone.
+    host that is not a node of the swarm, or a manager that is in no swarm yet, is left alone.
 version_added: 1.1.0
 author: dockyard developers
 options:
@@ -151,6 +151,8 @@ def main():
     started = time.monotonic()
     want = params["availability"]
     try:
+        if ((api.info().get("Swarm") or {}).get("LocalNodeState") or "inactive") == "inactive":
+            module.exit_json(changed=False, node_id="", global_services=[], waited=0.0)  # no swarm yet: no work
         node = find_node(api.get("/nodes"), params["node"])
     except DockerError as exc:
         module.fail_json(msg=f"Reading the swarm's nodes on {manager} failed: {exc}. Is it a manager of the swarm?")

@@ -260,8 +260,13 @@ def test_lost_quorum_is_refused_then_recovered_with_everything_kept(inventory, f
     assert nodes() == {"node1": [("Ready", "Leader")], "node2": [("Ready", "Reachable")],
                        "node3": [("Ready", "Reachable")]}
     serving()  # the rebuilt hosts pull the image and start their web tasks
-    assert on_host(manager, "docker", "service", "ls", "--format", "{{.Name}} {{.Replicas}}").splitlines() == [
-        "web_api 2/2 (max 1 per node)", "web_web 3/3"]
+    for _ in range(60):
+        replicas = on_host(manager, "docker", "service", "ls", "--format", "{{.Name}} {{.Replicas}}").splitlines()
+        if replicas == ["web_api 2/2 (max 1 per node)", "web_web 3/3"]:
+            break
+        time.sleep(1)
+    else:
+        raise AssertionError(f"the services did not run all their replicas again: {replicas}")
     _, hosts = up(inventory)
     assert changed(hosts) == {}
     # Recovering a healthy swarm changes nothing.
