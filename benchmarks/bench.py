@@ -108,8 +108,9 @@ def dockyard_runs(inventory: Path, addresses: list[str], work: Path) -> dict:
 
 def ssh(host: lab.LabHost, key: Path, control: Path, command: str, stdin: bytes | None = None) -> bytes:
     """One command over the host's one SSH master connection; its stdout."""
-    argv = ["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-            "-o", "LogLevel=ERROR", "-o", "ControlMaster=auto", "-o", f"ControlPath={control}/%h",
+    argv = ["ssh", "-i", str(key), "-o", "StrictHostKeyChecking=yes",  # the lab's known_hosts is beside its key
+            "-o", f"UserKnownHostsFile={key.with_name('known_hosts')}", "-o", "LogLevel=ERROR",
+            "-o", "ControlMaster=auto", "-o", f"ControlPath={control}/%h",
             "-o", "ControlPersist=60", f"root@{host.address}", command]
     proc = subprocess.run(argv, input=stdin, capture_output=True, check=False)
     if proc.returncode:

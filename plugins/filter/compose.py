@@ -9,13 +9,17 @@ from ansible.errors import AnsibleFilterError
 
 DOCUMENTATION = r"""
 name: compose_inline
-short_description: Put the content of a compose file's secret and config files into the compose file
+short_description: Read a compose file's secret and config files, keeping the secrets apart
 version_added: 1.0.0
 author: dockyard developers
 description:
-  - Reads, on the control machine, the C(file) of every top-level secret and config and replaces it with
-    C(content), so M(dockyard.fleet.stack_deploy) on a manager gets everything in one call. Relative paths are
-    taken from the compose file's directory.
+  - Reads, on the control machine, the C(file) of every top-level secret and config, so
+    M(dockyard.fleet.stack_deploy) on a manager gets everything in one call. Relative paths are taken from the
+    compose file's directory.
+  - A config's C(file) becomes its C(content) in the compose file. A secret's content (from C(file) or
+    C(content)) goes into the separate C(secrets) result instead, for the
+    O(dockyard.fleet.stack_deploy#module:secrets) option, which is never logged; the compose file keeps only the
+    secret's name and labels, so it can be logged.
 options:
   _input:
     description: The parsed compose file.
@@ -38,12 +42,18 @@ EXAMPLES = r"""
 - name: Deploy a stack whose secrets live next to its compose file
   dockyard.fleet.stack_deploy:
     name: web
-    compose: "{{ lookup('file', compose_file) | from_yaml | dockyard.fleet.compose_inline(compose_file | dirname) }}"
+    compose: "{{ stack.compose }}"
+    secrets: "{{ stack.secrets }}"
+    secret_name_key: "{{ vault_secret_name_key }}"
+  vars:
+    stack: "{{ lookup('file', compose_file) | from_yaml | dockyard.fleet.compose_inline(compose_file | dirname) }}"
 """
 
 RETURN = r"""
 _value:
-  description: The compose file with C(content) in place of C(file) for secrets and configs.
+  description:
+    - C(compose) is the compose file with C(content) in place of C(file) for configs, and neither for secrets.
+    - C(secrets) maps each secret that is not C(external) to its content.
   type: dict
 """
 
@@ -82,8 +92,8 @@ def interpolate(value, variables, where="compose file"):
 
 
 def compose_inline(compose, base_dir, variables=None):
-    result = interpolate(dict(compose), variables or {})
-    compose = result
+    compose = interpolate(dict(compose), variables or {})
+    secrets = {}
     for kind in ("secrets", "configs"):
         objects = {}
         for name, spec in (compose.get(kind) or {}).items():
@@ -95,10 +105,12 @@ def compose_inline(compose, base_dir, variables=None):
                         spec["content"] = handle.read()
                 except OSError as exc:
                     raise AnsibleFilterError(f"{kind}.{name}: cannot read {path}: {exc.strerror}") from exc
+            if kind == "secrets" and "content" in spec:
+                secrets[name] = spec.pop("content")
             objects[name] = spec
         if objects:
-            result[kind] = objects
-    return result
+            compose[kind] = objects
+    return {"compose": compose, "secrets": secrets}
 
 
 class FilterModule:

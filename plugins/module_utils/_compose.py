@@ -5,13 +5,15 @@
 Objects get the names and labels `docker stack deploy` gives them (`<stack>_<name>`,
 label com.docker.stack.namespace), so stacks deployed either way look the same. Secrets and
 configs are immutable in Swarm, so their names carry a hash of their content and a change
-makes a new version.
+makes a new version. A secret's hash is keyed (HMAC with a key of the cluster's), so that
+whoever can list the secrets cannot confirm a guess of a value by hashing it.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import re
 import shlex
@@ -87,15 +89,16 @@ def parse_port(port, where):
             "PublishedPort": int(parts[0]) if len(parts) == 2 else None, "PublishMode": "ingress"}
 
 
-def content_name(stack, name, content):
-    digest = hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()[:10]
+def content_name(stack, name, content, key=None):
+    data = content.encode()
+    digest = (hmac.new(key.encode(), data, hashlib.sha256) if key else hashlib.sha256(data)).hexdigest()[:10]
     return f"{stack}_{name}_{digest}"
 
 
 class Stack:
     """The desired state of one stack: networks, secrets, configs and service specs."""
 
-    def __init__(self, name, compose):
+    def __init__(self, name, compose, secrets=None, secret_key=None):
         if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
             raise ComposeError(f"stack name '{name}' may only have letters, digits, '_', '.' and '-'")
         self.name = name
@@ -104,8 +107,8 @@ class Stack:
         if not isinstance(services, dict) or not services:
             raise ComposeError("the compose file has no services")
         self.networks = self._networks()
-        self.secrets = self._objects("secrets")
-        self.configs = self._objects("configs")
+        self.secrets = self._objects("secrets", secrets or {}, secret_key)
+        self.configs = self._objects("configs", {})
         self.services = {svc: self._service(svc, spec or {}) for svc, spec in services.items()}
 
     @property
@@ -140,18 +143,28 @@ class Stack:
                     del config[field]
         return networks
 
-    def _objects(self, kind):
+    def _objects(self, kind, contents, key=None):
+        """Secrets (their contents given apart, named with a keyed hash) or configs (content in the compose)."""
         objects = {}
-        for key, spec in (self.compose.get(kind) or {}).items():
+        unknown = sorted(set(contents) - set(self.compose.get(kind) or {}))
+        if unknown:
+            raise ComposeError(f"secrets {', '.join(unknown)} have a content but the compose file does not declare "
+                               "them")
+        for name, spec in (self.compose.get(kind) or {}).items():
             spec = spec or {}
             if spec.get("external"):
-                objects[key] = {"external": True, "Name": spec.get("name", key)}
+                objects[name] = {"external": True, "Name": spec.get("name", name)}
                 continue
-            if "content" not in spec:
-                raise ComposeError(f"{kind}.{key} needs `file` (read on the control machine) or `content`")
-            content = spec["content"]
-            objects[key] = {"Name": content_name(self.name, key, content),
-                            "Labels": dict(key_value_list(spec.get("labels"), f"{kind}.{key}.labels"), **self.labels),
+            if kind == "secrets" and "content" in spec:
+                raise ComposeError(f"secrets.{name}: a secret's content goes in the secrets option (never logged), "
+                                   "not in the compose file")
+            content = contents.get(name) if kind == "secrets" else spec.get("content")
+            if content is None:
+                raise ComposeError(f"{kind}.{name} needs `file` (read on the control machine) or `content`")
+            if kind == "secrets" and not key:
+                raise ComposeError("secret names need a key for their hash (secret_name_key)")
+            objects[name] = {"Name": content_name(self.name, name, content, key if kind == "secrets" else None),
+                            "Labels": dict(key_value_list(spec.get("labels"), f"{kind}.{name}.labels"), **self.labels),
                             "Data": base64.b64encode(content.encode()).decode()}
         return objects
 

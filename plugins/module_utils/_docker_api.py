@@ -23,6 +23,11 @@ DEFAULT_SOCKET = "/var/run/docker.sock"
 MIN_API_VERSION = "1.41"
 MAX_API_VERSION = "1.47"
 
+# Labels dockyard keeps in the swarm: a node's inventory host (so a dead host's node is found without its facts),
+# and on the cluster, when it was last rebuilt by `dockyard swarm recover` (two swarms with one ID differ in it).
+HOST_LABEL = "dockyard.host"
+EPOCH_LABEL = "dockyard.recovered"
+
 # Options every Engine API module takes (documented in doc fragment dockyard.fleet.docker).
 COMMON_ARGS = {
     "docker_host": {"type": "str", "default": DEFAULT_SOCKET},
@@ -164,23 +169,33 @@ class DockerAPI:
 
     def wait_until_ready(self, timeout, interval=0.5):
         """Wait up to ``timeout`` seconds for the Engine to answer /_ping; raise the last error."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def error():
             try:
-                if self.ping():
-                    return
-                error = DockerError(f"Docker Engine on {self.socket_path} answered /_ping but not OK")
+                return None if self.ping() else DockerError(f"Docker Engine on {self.socket_path} answered /_ping "
+                                                            "but not OK")
             except DockerError as exc:
-                error = exc
-            if time.monotonic() >= deadline:
-                raise DockerUnreachable(f"{error} (waited {timeout}s)")
-            time.sleep(interval)
+                return exc
+
+        last = wait_for(error, timeout, interval)
+        if last:
+            raise DockerUnreachable(f"{last} (waited {timeout}s)")
 
     def version(self):
         return self.get("/version")
 
     def info(self):
         return self.get("/info")
+
+
+def wait_for(pending, timeout, interval=1.0):
+    """Call ``pending()`` - what is still awaited, falsy once nothing is - until it is falsy or ``timeout`` seconds
+    have passed; return its last value (falsy: done)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = pending()
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(interval)
 
 
 def or_before_install(module, read, nothing):

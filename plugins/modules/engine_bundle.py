@@ -13,6 +13,10 @@ description:
     (see the engine role's C(engine_source=bundle)).
   - The bundle's name carries a hash of its package list, release and architecture, so a bundle that exists is
     reused (changed=false) and a new package version makes a new bundle.
+  - The SHA-256 of every file in the bundle is recorded when it is built, in C(<name>.sha256) next to the archive
+    (outside it). A bundle that exists is reused only when every file in its archive still matches; otherwise the
+    module fails naming the file. The checksums are returned, so the hosts verify their unpacked copy against the
+    control machine's record before installing (the engine role does).
   - The control machine must run the same Debian release and architecture as the hosts; the bundle records
     both and the engine role checks them.
 version_added: 1.0.0
@@ -80,6 +84,10 @@ packages:
   returned: always
   type: list
   elements: str
+checksums:
+  description: The bundle's files and their SHA-256, as C(sha256sum) writes them (paths start with O(name)/).
+  returned: always, once the bundle exists (empty in check mode when it would be built)
+  type: str
 """
 
 import hashlib
@@ -163,6 +171,41 @@ def write_index(module, directory):
         handle.write("\n".join(entries))
 
 
+def sha256_of(handle):
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def archive_checksums(archive):
+    """path -> SHA-256 of every file in the archive."""
+    with tarfile.open(archive) as tar:
+        return {member.name: sha256_of(tar.extractfile(member)) for member in tar if member.isfile()}
+
+
+def read_checksums(path):
+    with open(path, encoding="utf-8") as handle:
+        return dict(reversed(line.split("  ", 1)) for line in handle.read().splitlines() if line)
+
+
+def checksums_text(checksums):
+    return "".join(f"{digest}  {name}\n" for name, digest in sorted(checksums.items()))
+
+
+def verify(module, archive, manifest):
+    """Fail naming the first file of the archive that is not as it was built."""
+    recorded = read_checksums(manifest)
+    found = archive_checksums(archive)
+    for name in sorted(set(recorded) | set(found)):
+        if recorded.get(name) != found.get(name):
+            what = "is missing" if name not in found else "was added" if name not in recorded else "differs"
+            module.fail_json(msg=f"The Engine bundle {archive} on the control machine is not as it was built: {name} "
+                                 f"{what} (SHA-256 recorded in {manifest}). Nothing was installed from it. Remove "
+                                 f"{archive} and {manifest} to build it again, and find out what changed it.")
+    return checksums_text(recorded)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -180,9 +223,12 @@ def main():
     pinned = sorted(f"{name}={version}" for name, version in chosen.items())
     digest = hashlib.sha256(json.dumps([release, arch, pinned, params["install_root"]]).encode()).hexdigest()
     name = f"{release}-{arch}-{digest[:12]}"
-    archive = os.path.join(params["dest"], name + ".tar")
+    archive = os.path.join(os.path.normpath(params["dest"]), name + ".tar")
+    manifest = archive[: -len(".tar")] + ".sha256"
+    # A bundle from before checksums were recorded (no manifest) is built again.
+    built = os.path.exists(archive) and os.path.exists(manifest)
     result = {"name": name, "archive": archive, "release": release, "architecture": arch, "packages": pinned,
-              "changed": not os.path.exists(archive)}
+              "changed": not built, "checksums": verify(module, archive, manifest) if built else ""}
     if not result["changed"] or module.check_mode:
         module.exit_json(**result)
 
@@ -199,6 +245,10 @@ def main():
             json.dump({"release": release, "architecture": arch, "packages": pinned}, handle, indent=2)
         with tarfile.open(os.path.join(work, "bundle.tar"), "w") as tar:
             tar.add(bundle, arcname=name)
+        result["checksums"] = checksums_text(archive_checksums(os.path.join(work, "bundle.tar")))
+        with open(os.path.join(work, "bundle.sha256"), "w", encoding="utf-8") as handle:
+            handle.write(result["checksums"])
+        os.replace(os.path.join(work, "bundle.sha256"), manifest)
         os.replace(os.path.join(work, "bundle.tar"), archive)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -88,12 +88,12 @@ engine:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
+    EPOCH_LABEL,
     DockerError,
     DockerUnreachable,
     client_from_params,
 )
 
-EPOCH_LABEL = "dockyard.recovered"
 NOT_RUNNING = {"running": False, "swarm": {"state": "inactive", "node_id": None, "is_manager": False,
                                            "cluster_id": "", "epoch": "", "error": "", "managers": []}}
 

@@ -13,7 +13,10 @@ description:
     healthcheck) or O(wait_timeout) passes. On failure it names the service and the task error, and with
     O(rollback) rolls updated services back to their previous spec.
   - Secrets and configs are immutable in swarm; their names carry a hash of their content, so new content makes
-    a new version that the services switch to, and versions no service uses any more are removed.
+    a new version that the services switch to, and versions no service uses any more are removed. A secret's hash
+    is keyed with O(secret_name_key), so whoever can list the secrets cannot confirm a guessed value.
+  - Secret contents travel only in O(secrets), which Ansible never logs (not in the host's journal either), while
+    O(compose) may be logged.
   - The swarm routing mesh needs IPVS in the kernel. A stack that publishes ports in ingress mode on a manager
     without IPVS is refused with an explanation; publish with C(mode=host) there.
   - Images from a private registry are pulled with the manager's login for that registry (what C(docker login)
@@ -28,9 +31,22 @@ options:
     required: true
   compose:
     description:
-      - The compose file's content. Secrets and configs need C(content) (the stack role reads their C(file) on the
-        control machine) or C(external).
+      - The compose file's content. Configs need C(content) (the stack role reads their C(file) on the control
+        machine) or C(external); secrets need their content in O(secrets) or C(external), and never a C(content)
+        here (this option is logged).
     type: dict
+  secrets:
+    description:
+      - The content of each secret the compose file declares (not C(external)), by its name under C(secrets).
+        Never logged. M(dockyard.fleet.compose_inline) reads them from the secrets' C(file) on the control machine.
+    type: dict
+    default: {}
+  secret_name_key:
+    description:
+      - Key of the HMAC-SHA256 in secret names (C(<stack>_<secret>_<first 10 hex digits>)). Keep it the same for
+        a cluster, or every secret gets a new name (and its services restart). Never logged. Required when
+        O(secrets) is not empty. The stack role keeps one per cluster in the dockyard state directory.
+    type: str
   state:
     description: C(present) deploys the stack, C(absent) removes its services, networks, secrets and configs.
     type: str
@@ -68,6 +84,18 @@ EXAMPLES = r"""
     compose: "{{ lookup('file', 'stacks/web/compose.yml') | from_yaml }}"
     rollback: true
     wait_timeout: 120
+
+- name: Deploy a stack with a secret, its content kept out of every log
+  dockyard.fleet.stack_deploy:
+    name: shop
+    compose:
+      services:
+        api: {image: "registry.example.com:5000/shop:3", secrets: [dbpass]}
+      secrets:
+        dbpass: {}
+    secrets:
+      dbpass: "{{ vault_shop_dbpass }}"
+    secret_name_key: "{{ vault_secret_name_key }}"
 """
 
 RETURN = r"""
@@ -261,6 +289,8 @@ def main():
             COMMON_ARGS,
             name={"type": "str", "required": True},
             compose={"type": "dict"},
+            secrets={"type": "dict", "default": {}, "no_log": True},
+            secret_name_key={"type": "str", "no_log": True},
             state={"type": "str", "choices": ["present", "absent"], "default": "present"},
             wait_timeout={"type": "int", "default": 300},
             rollback={"type": "bool", "default": False},
@@ -275,7 +305,8 @@ def main():
     deployer = Deployer(module, client_from_params(params), name)
     result = {"changed": False, "created": [], "updated": [], "removed": []}
     try:
-        stack = Stack(name, params["compose"]) if params["state"] == "present" else None
+        stack = (Stack(name, params["compose"], {k: str(v) for k, v in params["secrets"].items()},
+                       params["secret_name_key"]) if params["state"] == "present" else None)
     except ComposeError as exc:
         module.fail_json(msg=f"Stack {name}: the compose file is not deployable: {exc}. Nothing was changed.")
     if stack and stack.ingress_ports() and not ipvs_available():

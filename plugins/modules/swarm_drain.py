@@ -80,11 +80,11 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
+    HOST_LABEL,
     DockerError,
     client_from_params,
+    wait_for,
 )
-
-HOST_LABEL = "dockyard.host"
 
 
 def find_node(nodes, name):
@@ -124,14 +124,9 @@ def global_on(services, tasks, node_id):
 
 def wait_until(check, timeout, what):
     """Poll check() (which returns what is still missing) until it returns nothing."""
-    deadline = time.monotonic() + timeout
-    while True:
-        missing = check()
-        if not missing:
-            return
-        if time.monotonic() >= deadline:
-            raise DockerError(f"{what} within {timeout}s; still waiting for: {', '.join(missing)}")
-        time.sleep(1)
+    missing = wait_for(check, timeout)
+    if missing:
+        raise DockerError(f"{what} within {timeout}s; still waiting for: {', '.join(missing)}")
 
 
 def main():

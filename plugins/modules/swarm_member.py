@@ -10,6 +10,8 @@ description:
     a host outside any swarm initialises a new swarm when O(join_addrs) is empty, or joins the swarm at
     O(join_addrs) with O(join_token). A host already in the swarm is left as it is (role, labels and
     availability are set from a manager by M(dockyard.fleet.swarm_nodes)). With O(state=absent) it leaves.
+  - A manager that is locked (autolock, after its Engine restarted) is unlocked first with one of
+    O(unlock_keys). O(state=unlocked) does only that and leaves any other host as it is.
   - On a manager the result carries the join tokens and the manager addresses, so a playbook can read them
     from the cluster instead of keeping them anywhere; run such tasks with C(no_log).
   - Talks to the Engine API through the collection's own client; no Docker SDK or CLI is needed.
@@ -17,9 +19,9 @@ version_added: 1.0.0
 author: dockyard developers
 options:
   state:
-    description: C(present) to be a member, C(absent) to leave the swarm.
+    description: C(present) to be a member, C(absent) to leave the swarm, C(unlocked) only to unlock a locked manager.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, unlocked]
     default: present
   role:
     description:
@@ -49,11 +51,18 @@ options:
     type: str
     default: 0.0.0.0:2377
   autolock:
-    description: Lock managers' raft keys on init (the unlock key is returned, keep it in a vault).
+    description:
+      - Whether managers lock their raft keys (autolock) - set on init, and changed on an existing swarm when it
+        differs. The unlock key is returned with O(return_tokens).
     type: bool
-    default: false
+  unlock_keys:
+    description: Unlock keys to try, in order, on a locked manager. Never logged.
+    type: list
+    elements: str
+    default: []
   return_tokens:
-    description: On a manager, return the join tokens (run the task with C(no_log)).
+    description: On a manager, return the join tokens and, with autolock on, the unlock key (run the task with
+      C(no_log)).
     type: bool
     default: false
   force:
@@ -123,9 +132,17 @@ manager_addrs:
   type: list
   elements: str
 unlock_key:
-  description: The unlock key, when the swarm was initialised with O(autolock). Secret.
-  returned: on init with autolock
+  description: The swarm's unlock key. Secret.
+  returned: on managers with O(return_tokens), when autolock is on
   type: str
+unlocked:
+  description: Whether the manager was locked and is unlocked now (or would be, in check mode).
+  returned: always
+  type: bool
+autolock:
+  description: Whether the swarm's managers lock their keys now (or would, in check mode).
+  returned: on managers, when O(autolock) is set
+  type: bool
 """
 
 import os
@@ -153,14 +170,45 @@ def swarm_state(api, with_tokens=False):
         "manager_addrs": sorted(m.get("Addr") for m in swarm.get("RemoteManagers") or [] if m.get("Addr")),
     }
     if state["is_manager"] and with_tokens:
-        tokens = (api.get("/swarm").get("JoinTokens")) or {}
+        swarm = api.get("/swarm")
+        tokens = swarm.get("JoinTokens") or {}
         state["join_tokens"] = {"manager": tokens.get("Manager"), "worker": tokens.get("Worker")}
+        if ((swarm.get("Spec") or {}).get("EncryptionConfig") or {}).get("AutoLockManagers"):
+            state["unlock_key"] = api.get("/swarm/unlockkey").get("UnlockKey")
     return state
+
+
+def unlock(api, keys, host):
+    """Unlock a locked manager with the first of ``keys`` that fits; fails naming how many were tried."""
+    for key in keys:
+        try:
+            api.request("POST", "/swarm/unlock", body={"UnlockKey": key})
+            return
+        except DockerError as exc:
+            if exc.status != 400 and "invalid key" not in str(exc).lower():
+                raise DockerError(f"unlocking {host} failed: {exc}") from exc
+    raise DockerError(f"{host} is a locked swarm manager and none of the {len(keys)} unlock key(s) given fits. "
+                      "Unlock it with `docker swarm unlock` and the key kept when autolock was turned on, then run "
+                      "again")
+
+
+def set_autolock(api, wanted, check_mode):
+    """Turn autolock on or off on the swarm (from a manager); whether it changes."""
+    swarm = api.get("/swarm")
+    spec = swarm["Spec"]
+    if bool((spec.get("EncryptionConfig") or {}).get("AutoLockManagers")) == wanted:
+        return False
+    if not check_mode:
+        spec["EncryptionConfig"] = dict(spec.get("EncryptionConfig") or {}, AutoLockManagers=wanted)
+        api.request("POST", "/swarm/update", query={"version": swarm["Version"]["Index"]}, body=spec)
+    return True
 
 
 def plan(params, state):
     """The action this host needs: init, join, leave or none."""
     member = state["local_state"] in MEMBER_STATES
+    if params["state"] == "unlocked":
+        return "none"
     if params["state"] == "absent":
         return "leave" if member else "none"
     if member:
@@ -172,7 +220,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             COMMON_ARGS,
-            state={"type": "str", "choices": ["present", "absent"], "default": "present"},
+            state={"type": "str", "choices": ["present", "absent", "unlocked"], "default": "present"},
             role={"type": "str", "choices": ["manager", "worker"], "default": "worker"},
             join_addrs={"type": "list", "elements": "str", "default": []},
             join_token={"type": "str", "no_log": True},
@@ -180,7 +228,8 @@ def main():
             advertise_addr={"type": "str"},
             data_path_addr={"type": "str"},
             listen_addr={"type": "str", "default": "0.0.0.0:2377"},
-            autolock={"type": "bool", "default": False},
+            autolock={"type": "bool"},
+            unlock_keys={"type": "list", "elements": "str", "default": [], "no_log": True},
             return_tokens={"type": "bool", "default": False},
             force={"type": "bool", "default": False},
         ),
@@ -203,9 +252,16 @@ def main():
         module.fail_json(msg=f"{host} is a manager of another swarm ({before['cluster_id']}), not "
                              f"{params['cluster_id']}. Make it leave that swarm first (docker swarm leave --force) "
                              "if it really belongs to this one.")
-    if before["local_state"] == "locked":
-        module.fail_json(msg=f"{host} is a locked swarm manager; unlock it with `docker swarm unlock` "
-                             "and the unlock key, then run again.")
+    unlocked = before["local_state"] == "locked"
+    if unlocked and not params["unlock_keys"]:
+        module.fail_json(msg=f"{host} is a locked swarm manager and no unlock key was given; unlock it with `docker "
+                             "swarm unlock` and the unlock key, then run again.")
+    if unlocked and not module.check_mode:
+        try:
+            unlock(api, params["unlock_keys"], host)
+            before = swarm_state(api, params["return_tokens"])
+        except DockerError as exc:
+            module.fail_json(msg=f"{exc}.")
     action = plan(params, before)
     if action == "join" and not params["join_token"] and not module.check_mode:
         module.fail_json(msg=f"{host} must join the swarm at {', '.join(params['join_addrs'])} but no join token "
@@ -214,17 +270,14 @@ def main():
         module.fail_json(msg=f"{host} is a swarm manager; making it leave can cost the swarm its quorum. Demote it "
                              "first (move it to swarm_workers), or set force to let it leave anyway.")
 
-    result = {"changed": action != "none", "action": action}
-    unlock_key = None
+    result = {"changed": unlocked or action != "none", "action": action, "unlocked": unlocked}
     if action != "none" and not module.check_mode:
         advertise = {"AdvertiseAddr": params["advertise_addr"], "DataPathAddr": params["data_path_addr"],
                      "ListenAddr": params["listen_addr"]}
         advertise = {key: value for key, value in advertise.items() if value}
         try:
             if action == "init":
-                api.request("POST", "/swarm/init", body=dict(advertise, AutoLockManagers=params["autolock"]))
-                if params["autolock"]:
-                    unlock_key = api.get("/swarm/unlockkey").get("UnlockKey")
+                api.request("POST", "/swarm/init", body=dict(advertise, AutoLockManagers=bool(params["autolock"])))
             elif action == "join":
                 api.request("POST", "/swarm/join", body=dict(advertise, RemoteAddrs=params["join_addrs"],
                                                              JoinToken=params["join_token"]))
@@ -235,14 +288,19 @@ def main():
                                  "7946/tcp+udp and 4789/udp are reachable from this host and the advertise "
                                  "address is one of its own.", action=action)
     try:
-        after = before if module.check_mode or action == "none" else swarm_state(api, params["return_tokens"])
+        # Init's own AutoLockManagers is not the swarm's spec, which a later update would reset: set both.
+        manages = before["is_manager"] if action == "none" else action == "init" and not module.check_mode
+        if params["autolock"] is not None and manages:
+            changed = set_autolock(api, params["autolock"], module.check_mode)
+            result.update(autolock=params["autolock"], changed=result["changed"] or changed)
+        after = before if module.check_mode or not result["changed"] else swarm_state(api, params["return_tokens"])
     except DockerError as exc:
-        module.fail_json(msg=f"Reading the swarm state of {host} after {action} failed: {exc}")
+        module.fail_json(msg=f"Reading or updating the swarm state of {host} after {action} failed: {exc}")
     result.update({key: after[key] for key in ("node_id", "cluster_id", "is_manager", "manager_addrs")})
     if "join_tokens" in after:
         result["join_tokens"] = after["join_tokens"]
-    if unlock_key:
-        result["unlock_key"] = unlock_key
+    if "unlock_key" in after:
+        result["unlock_key"] = after["unlock_key"]
     if module._diff:
         predicted = {"present": "active", "absent": "inactive"}[params["state"]] if action != "none" else None
         result["diff"] = {"before": {"swarm": before["local_state"]},

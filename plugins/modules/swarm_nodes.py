@@ -94,16 +94,15 @@ changes:
 """
 
 import json
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
+    HOST_LABEL,
     DockerError,
     client_from_params,
+    wait_for,
 )
-
-HOST_LABEL = "dockyard.host"  # the inventory host a node belongs to: a dead host is found by it without facts
 
 
 class Refused(Exception):
@@ -112,27 +111,23 @@ class Refused(Exception):
 
 def wait_for_roles(api, updates, timeout):
     """Promotions and demotions take effect in the raft a moment after the update call."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def pending():
         by_id = {node["ID"]: node for node in api.get("/nodes")}
-        pending = [name for node, name, want, _words in updates
-                   if (((by_id.get(node["ID"]) or {}).get("ManagerStatus") or {}).get("Reachability") == "reachable")
-                   != (want["role"] == "manager") and node["ID"] in by_id and ready(by_id[node["ID"]])]
-        if not pending:
-            return
-        if time.monotonic() >= deadline:
-            raise DockerError(f"{', '.join(pending)} did not take the new role within {timeout}s")
-        time.sleep(0.5)
+        return [name for node, name, want, _words in updates
+                if (((by_id.get(node["ID"]) or {}).get("ManagerStatus") or {}).get("Reachability") == "reachable")
+                != (want["role"] == "manager") and node["ID"] in by_id and ready(by_id[node["ID"]])]
+
+    left = wait_for(pending, timeout, 0.5)
+    if left:
+        raise DockerError(f"{', '.join(left)} did not take the new role within {timeout}s")
 
 
 def wait_until_drained(api, node, name, timeout):
     """A node leaving the swarm keeps its tasks until they run elsewhere: wait until none runs on it."""
-    deadline = time.monotonic() + timeout
     query = {"filters": json.dumps({"node": [node["ID"]], "desired-state": ["running"]})}
-    while [t for t in api.get("/tasks", **query) if (t.get("Status") or {}).get("State") == "running"]:
-        if time.monotonic() >= deadline:
-            raise DockerError(f"tasks still run on {name} {timeout}s after it was drained")
-        time.sleep(1)
+    if wait_for(lambda: [t for t in api.get("/tasks", **query) if (t.get("Status") or {}).get("State") == "running"],
+                timeout):
+        raise DockerError(f"tasks still run on {name} {timeout}s after it was drained")
 
 
 def hostname(node):

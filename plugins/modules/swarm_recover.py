@@ -77,12 +77,12 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
+    EPOCH_LABEL,
     DockerError,
     DockerUnreachable,
     client_from_params,
+    wait_for,
 )
-
-EPOCH_LABEL = "dockyard.recovered"
 
 
 def raft_state(root):
@@ -115,14 +115,20 @@ def read(api):
 
 
 def wait_for_leader(api, timeout):
-    deadline = time.monotonic() + timeout
-    while True:
+    """The swarm as a manager reports it once the rebuilt swarm has a leader (it answers errors until then)."""
+    answer = {}
+
+    def error():
         try:
-            return api.get("/swarm")
-        except DockerError:
-            if time.monotonic() >= deadline:
-                raise
-            time.sleep(1)
+            answer.update(api.get("/swarm"))
+        except DockerError as exc:
+            return exc
+        return None
+
+    last = wait_for(error, timeout)
+    if last:
+        raise last
+    return answer
 
 
 def main():

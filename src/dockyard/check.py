@@ -3,7 +3,9 @@
 Reads the inventory with Ansible's own loader (group_vars and host_vars included), checks the
 groups dockyard's roles rely on, each role variable against its role's argument spec, and
 duplicate addresses; then connects to every host over SSH in parallel (paramiko) and asks for
-python3. Every problem is reported at once, with the host and the fix.
+python3. Host keys are verified as Ansible's ssh would verify them (known_hosts files and
+StrictHostKeyChecking from the inventory's ssh arguments, Ansible's host_key_checking), before any
+credential is sent. Every problem is reported at once, with the host and the fix.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import difflib
 import getpass
 import io
 import os
+import re
+import shlex
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
@@ -57,8 +61,9 @@ def ansible_warnings():
             collected.write(sink.read())
 
 
-def load(inventory: str, limit: str | None = None):
-    """(hosts -> vars, groups -> set of hosts, hosts --limit selects) as Ansible sees them."""
+def load(inventory: str, limit: str | None = None, vault=None):
+    """(hosts -> vars, groups -> set of hosts, hosts --limit selects) as Ansible sees them. Vault-encrypted
+    values stay encrypted until something reads them (only the SSH probe's password does)."""
     try:
         from ansible.inventory.manager import InventoryManager
         from ansible.parsing.dataloader import DataLoader
@@ -66,6 +71,8 @@ def load(inventory: str, limit: str | None = None):
     except ImportError as exc:
         raise EnvironmentProblem(f"Ansible cannot be imported ({exc}); reinstall dockyard: pip install -e .") from exc
     loader = DataLoader()
+    if vault is not None:
+        vault.load_secrets(loader)
     # Ansible warns about every non-inventory file in an inventory directory (the lab's SSH key);
     # the playbook runs log those warnings, here they would only bury the report.
     with ansible_warnings() as warnings:
@@ -133,10 +140,17 @@ def check_variables(hosts: dict[str, dict], specs: dict[str, dict]) -> list[Prob
                 hint = difflib.get_close_matches(name, options, n=1)
                 problems.append(Problem(host, f"unknown variable {name}",
                                         f"use {hint[0]}" if hint else f"see docs/roles/{role}.md for {role}_*"))
-            concrete = {k: v for k, v in mine.items() if k in options and "{{" not in str(v)}
+            concrete = {k: v for k, v in mine.items() if k in options and not encrypted(v) and "{{" not in str(v)}
             for error in validator.validate(concrete).errors:
                 problems.append(Problem(host, f"bad value: {error}", f"see docs/roles/{role}.md"))
     return problems
+
+
+def encrypted(value) -> bool:
+    """A !vault value: not decrypted to check it (the role's own argument spec checks it in the run)."""
+    from ansible.parsing.vault import EncryptedString
+
+    return isinstance(value, EncryptedString)
 
 
 def address(name: str, host_vars: dict) -> str:
@@ -152,8 +166,43 @@ def check_addresses(hosts: dict[str, dict]) -> list[Problem]:
             for (addr, port), names in sorted(seen.items()) if len(names) > 1]
 
 
+def ssh_options(ssh_args: str) -> dict[str, str]:
+    """The ``-o Key=value`` options of ssh arguments, keys lower-cased (ssh's own are case-insensitive)."""
+    words = shlex.split(ssh_args)
+    options = {}
+    for index, word in enumerate(words):
+        option = word[2:] if word.startswith("-o") and len(word) > 2 else (
+            words[index + 1] if word == "-o" and index + 1 < len(words) else "")
+        match = re.match(r"\s*(\w+)\s*[= ]\s*(.*)", option)
+        if match:
+            options.setdefault(match.group(1).lower(), match.group(2).strip())
+    return options
+
+
+class _Accept:
+    """A host not in known_hosts where the settings accept new hosts (as ssh's accept-new or no): the key is
+    taken for this probe only, written nowhere."""
+
+    def missing_host_key(self, client, hostname, key):
+        return None
+
+
+def host_key_settings(host_vars: dict, ssh_args: str):
+    """(known_hosts files, whether an unknown host is refused) as ssh would use them for this host."""
+    from ansible import constants as C
+
+    options = ssh_options(ssh_args)
+    files = shlex.split(options.get("userknownhostsfile", "~/.ssh/known_hosts ~/.ssh/known_hosts2"))
+    files = [os.path.expanduser(f) for f in files] + ["/etc/ssh/ssh_known_hosts"]
+    checking = host_vars.get("ansible_host_key_checking", host_vars.get("ansible_ssh_host_key_checking",
+                                                                        C.HOST_KEY_CHECKING))
+    strict = options.get("stricthostkeychecking", "ask" if checking else "no").lower()
+    return files, strict in ("yes", "ask", "true")
+
+
 def probe(name: str, host_vars: dict) -> Problem | None:
-    """SSH in as Ansible would and ask for python3 >= 3.9."""
+    """SSH in as Ansible would and ask for python3 >= 3.9. The host key is checked before anything is sent:
+    a key that differs from the known one stops the probe (and the run) before authentication."""
     import paramiko
 
     if host_vars.get("ansible_connection", "ssh") not in ("ssh", "smart", "paramiko"):
@@ -163,7 +212,10 @@ def probe(name: str, host_vars: dict) -> Problem | None:
         return None  # reached through a jump host: Ansible's own first play checks it
     key = host_vars.get("ansible_ssh_private_key_file") or host_vars.get("ansible_private_key_file")
     client = paramiko.SSHClient()
-    client.set_missing_host_key_policy(paramiko.AutoAddPolicy())  # only reads a version; nothing secret is sent
+    files, strict = host_key_settings(host_vars, ssh_args)
+    for known in (f for f in files if os.path.isfile(f)):
+        client.load_system_host_keys(known)  # read only: the probe writes no known_hosts
+    client.set_missing_host_key_policy(paramiko.RejectPolicy() if strict else _Accept())
     target = f"{host_vars.get('ansible_user', getpass.getuser())}@{address(name, host_vars)}"
     try:
         client.connect(address(name, host_vars), port=int(host_vars.get("ansible_port", 22)),
@@ -174,7 +226,17 @@ def probe(name: str, host_vars: dict) -> Problem | None:
         _, stdout, _ = client.exec_command("python3 -c 'import sys; print(sys.version_info[0], sys.version_info[1])'",
                                            timeout=SSH_TIMEOUT)
         version = stdout.read().decode().split()
+    except paramiko.BadHostKeyException as exc:
+        return Problem(name, f"the SSH host key of {address(name, host_vars)} is not the one in known_hosts "
+                             f"({exc.key.fingerprint} answered, {exc.expected_key.fingerprint} expected): the host "
+                             "was rebuilt, or something else answers at its address. Nothing was sent to it",
+                       "if the host was rebuilt, check its new key out of band and replace the old one "
+                       f"(ssh-keygen -R {address(name, host_vars)}); otherwise find out who answers there")
     except (OSError, paramiko.SSHException) as exc:
+        if "not found in known_hosts" in str(exc):
+            return Problem(name, f"the SSH host key of {address(name, host_vars)} is not in known_hosts "
+                                 f"({', '.join(files)}) and StrictHostKeyChecking refuses unknown hosts",
+                           "check the host's key out of band and add it to known_hosts")
         return Problem(name, f"SSH to {target} failed: {exc or type(exc).__name__}",
                        "check the address, that sshd runs, ansible_user and the key", unreachable=True)
     finally:
@@ -185,9 +247,9 @@ def probe(name: str, host_vars: dict) -> Problem | None:
     return None
 
 
-def check(inventory: str, limit: str | None = None) -> tuple[list[Problem], int]:
+def check(inventory: str, limit: str | None = None, vault=None) -> tuple[list[Problem], int]:
     """Every problem (SSH probes only for the hosts --limit selects), and how many hosts the run targets."""
-    hosts, groups, targeted = load(inventory, limit)
+    hosts, groups, targeted = load(inventory, limit, vault)
     problems = check_groups(groups) + check_variables(hosts, role_specs()) + check_addresses(hosts)
     if targeted:
         with ThreadPoolExecutor(max_workers=min(32, len(targeted))) as pool:

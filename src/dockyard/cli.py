@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dockyard import __version__, check, lab, report
+from dockyard import __version__, check, lab, report, vault
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError, UsageError
 from dockyard.inventory import check_yaml_sources
 from dockyard.runner import run_playbook
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     inventory = argparse.ArgumentParser(add_help=False)
     inventory.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
+    vault.add_options(inventory)
     run_options = argparse.ArgumentParser(add_help=False)  # for commands that run a changing playbook
     run_options.add_argument("-C", "--check", action="store_true", help="predict changes, change nothing")
     run_options.add_argument("-D", "--diff", action="store_true", help="show what changes, with the change itself")
@@ -129,11 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def preflight(inventory: str, limit: str | None = None) -> tuple[int, int, int]:
+def preflight(args, limit: str | None = None) -> tuple[int, int, int]:
     """Run `dockyard check`, print its problems; (exit code for them, or EXIT_OK, hosts targeted, of them
     unreachable)."""
-    check_yaml_sources(inventory)
-    problems, targeted = check.check(inventory, limit)
+    check_yaml_sources(args.inventory)
+    problems, targeted = check.check(args.inventory, limit, args.vault)
     for problem in problems:
         print(f"dockyard: check: {problem}", file=sys.stderr)
     if not problems:
@@ -144,36 +145,36 @@ def preflight(inventory: str, limit: str | None = None) -> tuple[int, int, int]:
 
 
 def cmd_check(args) -> int:
-    code, _, _ = preflight(args.inventory)
+    code, _, _ = preflight(args)
     if code == EXIT_OK:
         print(f"{args.inventory}: groups, variables, addresses, SSH and python3 all good")
     return code
 
 
 def cmd_up(args) -> int:
-    code, targeted, unreachable = preflight(args.inventory, args.limit)
+    code, targeted, unreachable = preflight(args, args.limit)
     if code == EXIT_UNREACHABLE and unreachable < targeted:
         # A dead host does not hold the others back: they converge, the run reports it and exits 3.
         print(f"dockyard: {unreachable} of {targeted} hosts cannot be reached; converging the other "
               f"{targeted - unreachable} (the run exits {EXIT_UNREACHABLE})", file=sys.stderr)
     elif code != EXIT_OK:  # nothing is touched while the inventory has problems
         return code
-    result = run_playbook("site.yml", args.inventory, limit=args.limit, tags=args.tags, check=args.check,
-                          diff=args.diff, extra_vars=args.extra_vars, forks=forks_for(targeted))
+    result = run_playbook("site.yml", args.inventory, vault=args.vault, limit=args.limit, tags=args.tags,
+                          check=args.check, diff=args.diff, extra_vars=args.extra_vars, forks=forks_for(targeted))
     return finish(result, "site.yml", args)
 
 
 def cmd_swarm_recover(args) -> int:
-    code, targeted, unreachable = preflight(args.inventory)
+    code, targeted, unreachable = preflight(args)
     if code == EXIT_USAGE or unreachable == targeted:
         return code  # lost hosts are expected here; bad input or no host at all is not
-    result = run_playbook("recover.yml", args.inventory, check=args.check, diff=args.diff,
+    result = run_playbook("recover.yml", args.inventory, vault=args.vault, check=args.check, diff=args.diff,
                           extra_vars=args.extra_vars, forks=forks_for(targeted))
     return finish(result, "recover.yml", args)
 
 
 def cmd_reset(args) -> int:
-    code, targeted, unreachable = preflight(args.inventory, args.limit)
+    code, targeted, unreachable = preflight(args, args.limit)
     if code == EXIT_USAGE or unreachable == targeted:
         return code
     if not (args.check or args.yes):
@@ -186,8 +187,8 @@ def cmd_reset(args) -> int:
             print("dockyard: nothing was changed", file=sys.stderr)
             return EXIT_USAGE
     settings = {"dockyard_reset_engine": args.engine, "dockyard_reset_purge_data": args.purge_data}
-    result = run_playbook("reset.yml", args.inventory, limit=args.limit, check=args.check, diff=args.check,
-                          extra_vars=[json.dumps(settings)], forks=forks_for(targeted))
+    result = run_playbook("reset.yml", args.inventory, vault=args.vault, limit=args.limit, check=args.check,
+                          diff=args.check, extra_vars=[json.dumps(settings)], forks=forks_for(targeted))
     return finish(result, "reset.yml", args)
 
 
@@ -211,14 +212,14 @@ def cmd_deploy(args) -> int:
         raise UsageError(f"stack file {args.stack_file} does not exist")
     stack = {"name": args.name or stack_file.parent.name, "compose_file": str(stack_file),
              "state": "absent" if args.absent else "present"}
-    result = run_playbook("deploy.yml", args.inventory, check=args.check, diff=args.diff,
+    result = run_playbook("deploy.yml", args.inventory, vault=args.vault, check=args.check, diff=args.diff,
                           extra_vars=[json.dumps({"stacks": [stack]}), *args.extra_vars])
     return finish(result, "deploy.yml", args)
 
 
 def cmd_registry_gc(args) -> int:
     check_yaml_sources(args.inventory)
-    return finish(run_playbook("registry_gc.yml", args.inventory), "registry_gc.yml", args)
+    return finish(run_playbook("registry_gc.yml", args.inventory, vault=args.vault), "registry_gc.yml", args)
 
 
 def cmd_status(args) -> int:
@@ -226,7 +227,7 @@ def cmd_status(args) -> int:
     output = io.StringIO()
     with tempfile.TemporaryDirectory() as tmp:
         state_file = Path(tmp) / "status.json"
-        result = run_playbook("status.yml", args.inventory, limit=args.limit, stream=output,
+        result = run_playbook("status.yml", args.inventory, vault=args.vault, limit=args.limit, stream=output,
                               extra_vars=[json.dumps({"dockyard_status_file": str(state_file)})])
         finish(result, "status.yml", args)
         state = json.loads(state_file.read_text()) if state_file.exists() else {"hosts": {}, "services": []}
@@ -301,6 +302,7 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.vault = vault.Vault(args)
     try:
         return args.func(args)
     except DockyardError as exc:
@@ -312,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `dockyard status | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_OK
+    finally:
+        args.vault.close()
 
 
 if __name__ == "__main__":

@@ -11,6 +11,14 @@ from dockyard.errors import UsageError
 YAML_SUFFIXES = (".yml", ".yaml")
 
 
+class _AnsibleYAML(yaml.SafeLoader):
+    """YAML with Ansible's own tags: a !vault value is read as its (still encrypted) text, never decrypted."""
+
+
+for _tag in ("!vault", "!unsafe"):
+    _AnsibleYAML.add_constructor(_tag, lambda loader, node: loader.construct_scalar(node))
+
+
 def check_yaml_sources(inventory: str) -> None:
     """Fail with file, line and column when a YAML inventory file does not parse."""
     path = Path(inventory)
@@ -20,7 +28,7 @@ def check_yaml_sources(inventory: str) -> None:
     candidates = sorted(path.rglob("*")) if path.is_dir() else [path]
     for file in (p for p in candidates if p.suffix in YAML_SUFFIXES):
         try:
-            yaml.safe_load(file.read_text(encoding="utf-8"))
+            yaml.load(file.read_text(encoding="utf-8"), Loader=_AnsibleYAML)  # a SafeLoader with two tags more
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             where = f"{file}:{mark.line + 1}:{mark.column + 1}" if mark else str(file)

@@ -167,6 +167,10 @@ class LabSpec:
         return self.inventory_dir / "hosts.yml"
 
     @property
+    def known_hosts_path(self) -> Path:
+        return self.inventory_dir / "known_hosts"
+
+    @property
     def password_path(self) -> Path:
         return self.inventory_dir / "registry.password"
 
@@ -190,9 +194,10 @@ def inventory(spec: LabSpec, hosts: list[LabHost]) -> dict:
                 "ansible_user": "root",
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "ansible_ssh_private_key_file": str(spec.key_path.resolve()),
-                # Lab hosts make new host keys every time they are created.
-                "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-                                          "-o LogLevel=ERROR",
+                # Lab hosts make new host keys when they are created; `lab up` writes them to this file (read
+                # over `docker exec`, not over the network), and ssh accepts no other.
+                "ansible_ssh_common_args": f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile="
+                                          f"{spec.known_hosts_path.resolve()} -o LogLevel=ERROR",
                 "dockyard_lab": spec.name,
                 # The registry and the images, built here: no public registry is reachable from the lab.
                 "registry_password": f"{{{{ lookup('ansible.builtin.file', '{password_file}') }}}}",
@@ -421,6 +426,15 @@ def wait_for_ssh(hosts: list[LabHost], timeout: float = 90.0) -> None:
         time.sleep(0.5)
 
 
+def write_known_hosts(spec: LabSpec, hosts: list[LabHost]) -> None:
+    """Each host's public host keys, read from the container itself, as ssh's known_hosts lines."""
+    lines = []
+    for host in hosts:
+        keys = docker("exec", host.container, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
+        lines += [f"{host.address} {' '.join(key.split()[:2])}" for key in keys if key.strip()]
+    spec.known_hosts_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def ssh_answers(address: str) -> bool:
     try:
         with socket.create_connection((address, 22), timeout=2) as sock:
@@ -455,6 +469,7 @@ def up(spec: LabSpec, mirror: str, run_playbook, out=print, fresh: bool = False)
         out(f"creating {host.name} ({host.address})")
         create_host(spec, host, image)
     wait_for_ssh(hosts)
+    write_known_hosts(spec, hosts)
     text = render_inventory(spec, hosts)
     if not spec.inventory_path.is_file() or spec.inventory_path.read_text(encoding="utf-8") != text:
         spec.inventory_path.write_text(text, encoding="utf-8")
@@ -475,7 +490,7 @@ def down(name: str, out=print) -> int:
         docker("network", "rm", network["Id"])
         if recorded:  # only the directory `lab up` wrote to, never the current one by default
             inventory_dir = Path(recorded)
-            for generated in ("hosts.yml", "id_ed25519", "id_ed25519.pub", "registry.password"):
+            for generated in ("hosts.yml", "known_hosts", "id_ed25519", "id_ed25519.pub", "registry.password"):
                 (inventory_dir / generated).unlink(missing_ok=True)
             shutil.rmtree(inventory_dir / "images", ignore_errors=True)
             if inventory_dir.is_dir() and not any(inventory_dir.iterdir()):

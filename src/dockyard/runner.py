@@ -83,8 +83,10 @@ def extra_vars_files(extra_vars, directory: Path) -> list[str]:
 
 
 def playbook_argv(playbook: str, inventory: str, *, limit=None, tags=None, check=False, diff=False,
-                  extra_vars=(), connection=None, forks=None) -> list[str]:
+                  extra_vars=(), connection=None, forks=None, vault=None) -> list[str]:
     argv = [sys.executable, "-m", "ansible", "playbook", "-i", inventory, str(playbook_path(playbook))]
+    if vault:
+        argv += vault.argv()
     if limit:
         argv += ["--limit", limit]
     if tags:
@@ -119,6 +121,7 @@ def _run(playbook, inventory, title, stream, options) -> RunResult:
     read_fd, write_fd = os.pipe()
     env = ansible_env()
     env["DOCKYARD_EVENTS_FD"] = str(write_fd)
+    env["DOCKYARD_STATE_DIR"] = str(state_dir("keys").parent)  # where roles keep keys between runs (0700)
     progress = make_progress(stream or sys.stdout, title or f"{playbook} on {inventory}")
     started = time.monotonic()
     with open(private_file(log_path, ""), "w", encoding="utf-8") as log:

@@ -4,8 +4,10 @@ The tests run in file order on one session lab: check mode on bare hosts, an off
 bundle install, the full run, then changes, refusals and a rollback on configured hosts.
 """
 
+import hashlib
 import io
 import json
+import tarfile
 from contextlib import contextmanager
 
 import jsonschema
@@ -13,6 +15,7 @@ import pytest
 import yaml
 from conftest import CONTAINERS, docker_info, dockyard, load_image, on_host
 
+from dockyard.collection import collection_root
 from dockyard.report import SCHEMA_PATH
 from dockyard.runner import run_playbook
 
@@ -74,6 +77,43 @@ def test_offline_bundle_installs_on_a_host_without_a_route_to_mirrors(inventory)
         assert on_host(container, "systemctl", "is-active", "docker", "containerd") == "active\nactive"
         assert docker_info(container)["DockerRootDir"] == "/srv/docker"
     assert on_host(container, "sh", "-c", "ls /var/cache/dockyard/*/Packages | wc -l") == "1"
+
+
+def flip_byte(handle, offset):
+    handle.seek(offset)
+    byte = handle.read(1)
+    handle.seek(offset)
+    handle.write(bytes([byte[0] ^ 1]))
+
+
+def test_a_bundle_changed_after_it_was_built_is_refused_on_the_control_machine_and_replaced_on_a_host(inventory):
+    archive = max((collection_root() / ".dockyard" / "bundles").glob("*.tar"), key=lambda p: p.stat().st_mtime)
+    original = archive.read_bytes()
+    with tarfile.open(archive) as tar:
+        deb = next(m for m in tar if m.name.endswith(".deb"))
+    with archive.open("r+b") as handle:
+        flip_byte(handle, deb.offset_data + 100)
+    try:
+        out = io.StringIO()
+        result = run_playbook("engine.yml", inventory, limit="node3", extra_vars=["engine_source=bundle"], stream=out)
+        assert result.exit_code == 1
+        assert f"is not as it was built: {deb.name} differs" in out.getvalue().replace("\n    ", " ")
+    finally:
+        archive.write_bytes(original)
+    # On the host: its unpacked copy changed (and a package to install), so it is unpacked afresh and verified.
+    container = CONTAINERS[2]
+    copy = on_host(container, "sh", "-c", "ls /var/cache/dockyard/*/tini_*.deb")
+    on_host(container, "sh", "-c", f"apt-get remove -y -q tini >/dev/null && printf X | dd of={copy} bs=1 seek=200 "
+                                   "conv=notrunc 2>/dev/null")
+    with offline(container):
+        out = io.StringIO()
+        result = run_playbook("engine.yml", inventory, limit="node3", extra_vars=["engine_source=bundle"], stream=out)
+    assert result.exit_code == 0, out.getvalue()
+    assert "changed     engine : Copy and unpack the bundle" in out.getvalue()
+    with tarfile.open(archive) as tar:
+        member = tar.extractfile(next(m for m in tar if m.name.endswith(copy.rsplit("/", 1)[1])))
+        assert on_host(container, "sha256sum", copy).split()[0] == hashlib.sha256(member.read()).hexdigest()
+    assert on_host(container, "dpkg-query", "-W", "-f", "${Status}", "tini") == "install ok installed"
 
 
 def test_up_configures_every_host_and_a_container_runs_on_each(inventory, web_image, tmp_path):

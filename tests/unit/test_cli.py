@@ -79,3 +79,54 @@ def test_forks_follow_the_targeted_hosts_unless_the_user_sets_them(monkeypatch):
     assert forks_for(3) is None and forks_for(40) == 40 and forks_for(500) == 100
     monkeypatch.setenv("ANSIBLE_FORKS", "5")
     assert forks_for(40) is None
+
+
+def vaulted_inventory(tmp_path):
+    """A local-connection inventory whose registry password is a !vault value."""
+    password_file = tmp_path / "vault.pass"
+    password_file.write_text("correct horse\n")
+    encrypted = subprocess.run([sys.executable, "-m", "ansible", "vault", "encrypt_string", "--vault-password-file",
+                                str(password_file), "--name", "registry_password", "s3cret-value"],
+                               capture_output=True, text=True, check=True).stdout
+    (tmp_path / "inv" / "group_vars").mkdir(parents=True)
+    (tmp_path / "inv" / "hosts.yml").write_text(
+        "all:\n  vars: {ansible_connection: local}\n  children:\n    docker_hosts:\n      hosts: {one: {}}\n")
+    (tmp_path / "inv" / "group_vars" / "all.yml").write_text(encrypted)
+    return str(tmp_path / "inv"), str(password_file)
+
+
+def test_check_loads_vault_values_with_the_vault_options(tmp_path):
+    inventory, password_file = vaulted_inventory(tmp_path)
+    proc = dockyard("check", "-i", inventory, "--vault-password-file", password_file)
+    assert proc.returncode == 0 and "all good" in proc.stdout, proc.stderr
+    proc = dockyard("check", "-i", inventory, "--vault-id", f"prod@{password_file}")
+    assert proc.returncode == 0, proc.stderr
+    asked = dockyard("check", "-i", inventory, "--ask-vault-pass")  # no terminal here
+    assert asked.returncode == 2 and "there is no terminal" in asked.stderr and "Traceback" not in asked.stderr
+    assert "s3cret-value" not in proc.stdout + proc.stderr + asked.stderr
+
+
+def test_vault_identities_reach_ansible_as_name_at_file():
+    from types import SimpleNamespace
+
+    from dockyard.runner import playbook_argv
+    from dockyard.vault import Vault
+
+    vault = Vault(SimpleNamespace(vault_password_file=["/a"], vault_id=["prod@/b", "/c"], ask_vault_pass=False))
+    argv = playbook_argv("site.yml", "inv", vault=vault)
+    assert argv[argv.index("--vault-id"):argv.index("--vault-id") + 6] == [
+        "--vault-id", "default@/a", "--vault-id", "prod@/b", "--vault-id", "default@/c"]
+
+
+def test_host_keys_are_checked_as_the_inventorys_ssh_options_say():
+    from dockyard.check import host_key_settings, ssh_options
+
+    args = "-o StrictHostKeyChecking=yes -oUserKnownHostsFile='/lab/known hosts' -o LogLevel=ERROR"
+    assert ssh_options(args) == {"stricthostkeychecking": "yes", "userknownhostsfile": "/lab/known hosts",
+                                 "loglevel": "ERROR"}
+    files, strict = host_key_settings({}, "-o StrictHostKeyChecking=yes -o UserKnownHostsFile=/lab/known_hosts")
+    assert files == ["/lab/known_hosts", "/etc/ssh/ssh_known_hosts"] and strict
+    assert host_key_settings({}, "-o StrictHostKeyChecking=accept-new")[1] is False
+    assert host_key_settings({"ansible_host_key_checking": False}, "")[1] is False
+    files, strict = host_key_settings({"ansible_host_key_checking": True}, "")
+    assert strict and files[0].endswith("/.ssh/known_hosts")

@@ -1,3 +1,5 @@
+import base64
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ SAMPLE = Path(__file__).parents[2] / "examples" / "stacks" / "web" / "compose.ym
 
 
 def sample():
-    return compose_inline(yaml.safe_load(SAMPLE.read_text()), str(SAMPLE.parent))
+    return compose_inline(yaml.safe_load(SAMPLE.read_text()), str(SAMPLE.parent))["compose"]
 
 
 def test_sample_stack_becomes_the_specs_docker_stack_deploy_would_make():
@@ -55,6 +57,33 @@ def test_one_service_change_changes_only_its_hash():
     after = Stack("web", edited).services
     assert spec_hash(before["web"]) == spec_hash(after["web"])
     assert spec_hash(before["api"]) != spec_hash(after["api"])
+
+
+def test_secret_contents_travel_apart_and_name_secrets_with_a_keyed_hash(tmp_path):
+    (tmp_path / "db.txt").write_text("s3cret")
+    compose = {"services": {"api": {"image": "x", "secrets": ["db", "token"]}},
+               "secrets": {"db": {"file": "db.txt", "labels": {"a": "b"}}, "token": {"content": "t0ken"},
+                           "ext": {"external": True}}}
+    read = compose_inline(compose, str(tmp_path))
+    assert read["secrets"] == {"db": "s3cret", "token": "t0ken"}
+    assert "s3cret" not in str(read["compose"]) and "t0ken" not in str(read["compose"])
+    one = Stack("shop", read["compose"], read["secrets"], "key-one").secrets
+    assert one["ext"] == {"external": True, "Name": "ext"}
+    assert one["db"]["Labels"] == {"a": "b", NAMESPACE: "shop"}
+    assert base64.b64decode(one["db"]["Data"]) == b"s3cret"
+    unkeyed = hashlib.sha256(b"s3cret").hexdigest()[:10]
+    assert one["db"]["Name"].startswith("shop_db_") and not one["db"]["Name"].endswith(unkeyed)  # no guess check
+    same = Stack("shop", read["compose"], read["secrets"], "key-one").secrets
+    other_key = Stack("shop", read["compose"], read["secrets"], "key-two").secrets
+    rotated = Stack("shop", read["compose"], dict(read["secrets"], db="new"), "key-one").secrets
+    assert same["db"]["Name"] == one["db"]["Name"] != other_key["db"]["Name"]
+    assert rotated["db"]["Name"] != one["db"]["Name"] and rotated["token"]["Name"] == one["token"]["Name"]
+    with pytest.raises(ComposeError, match="need a key"):
+        Stack("shop", read["compose"], read["secrets"])
+    with pytest.raises(ComposeError, match="goes in the secrets option"):
+        Stack("shop", dict(read["compose"], secrets={"db": {"content": "x"}}), {}, "k")
+    with pytest.raises(ComposeError, match=r"secrets\.token needs"):
+        Stack("shop", read["compose"], {"db": "x"}, "k")
 
 
 @pytest.mark.parametrize("edit, message", [
