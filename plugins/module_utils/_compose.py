@@ -89,6 +89,11 @@ def parse_port(port, where):
             "PublishedPort": int(parts[0]) if len(parts) == 2 else None, "PublishMode": "ingress"}
 
 
+def file_mode(value):
+    """A file mode as compose files write it: 0440 is read by YAML as the number already, "0440" is octal text."""
+    return value if isinstance(value, int) else int(str(value), 8)
+
+
 def content_name(stack, name, content, key=None):
     data = content.encode()
     digest = (hmac.new(key.encode(), data, hashlib.sha256) if key else hashlib.sha256(data)).hexdigest()[:10]
@@ -182,7 +187,7 @@ class Stack:
             if kind == "secrets" and not target.startswith("/"):
                 target = f"/run/secrets/{target}"
             out.append({"File": {"Name": target, "UID": str(ref.get("uid", "0")), "GID": str(ref.get("gid", "0")),
-                                 "Mode": int(str(ref.get("mode", "0444")), 8)},
+                                 "Mode": file_mode(ref.get("mode", "0444"))},
                         f"{kind[:-1].capitalize()}Name": declared[source]["Name"]})
         return out
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from dockyard import __version__, check, lab, report, vault
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError, UsageError
 from dockyard.inventory import check_yaml_sources
+from dockyard.render import DEFAULT_K8S_VERSION
+from dockyard.render import render as render_stack
 from dockyard.runner import run_playbook
 
 
@@ -51,6 +53,29 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("-n", "--name", help="stack name (default: the compose file's directory name)")
     deploy.add_argument("--absent", action="store_true", help="remove the stack instead")
     deploy.set_defaults(func=cmd_deploy)
+    render = commands.add_parser(
+        "render", help="render a compose stack as Kubernetes manifests, validated",
+        description="Turn the compose file `dockyard deploy` takes into Kubernetes manifests (Namespace, "
+                    "NetworkPolicies, ConfigMaps, Secrets, PersistentVolumeClaims, Services, Deployments and "
+                    "DaemonSets), validated against the Kubernetes API schemas. Every compose key is converted or "
+                    "refused with its path and reason (docs/kubernetes.md); nothing is dropped without a word.")
+    render.add_argument("stack_file", type=Path, metavar="STACK_FILE", help="compose file of the stack")
+    render.add_argument("--to", choices=["kubernetes"], default="kubernetes", help="target (kubernetes)")
+    render.add_argument("-n", "--name", help="stack name, the namespace (default: the compose file's directory)")
+    render.add_argument("-o", "--output", type=Path, metavar="DIR",
+                        help="write one file per object into DIR (default: one YAML stream on standard output)")
+    render.add_argument("--k8s-version", default=DEFAULT_K8S_VERSION, metavar="VERSION",
+                        help=f"Kubernetes version to validate against (default {DEFAULT_K8S_VERSION})")
+    render.add_argument("--lossy", action="store_true", help="leave out what has no Kubernetes form, as warnings")
+    render.add_argument("--publish", choices=["loadbalancer", "nodeport"], default="loadbalancer",
+                        help="Service type for ports published through the routing mesh (default loadbalancer)")
+    render.add_argument("--volume-size", default="1Gi", help="size each PersistentVolumeClaim requests (1Gi)")
+    render.add_argument("--storage-class", help="storage class of the claims (default: the cluster's)")
+    render.add_argument("--pull-secret", metavar="NAME", help="image pull secret every pod uses")
+    render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
+                        help="value for ${KEY} in the compose file, e.g. DOCKYARD_REGISTRY=10.0.0.11:5000")
+    render.set_defaults(func=lambda args: render_stack(args))
+
     check_cmd = commands.add_parser("check", parents=[inventory],
                                     help="find every problem of an inventory before anything changes",
                                     description="Check the inventory's groups (docker_hosts, an odd number of "

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = [("module", p.stem) for p in sorted((ROOT / "plugins/modules").glob("*.py"))] + [
     ("filter", "packages_to_install"),
     ("filter", "swarm_leader"),
+    ("filter", "kubernetes_manifests"),
     ("callback", "events"),
 ]
 

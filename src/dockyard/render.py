@@ -1,0 +1,94 @@
+"""`dockyard render`: a compose stack as Kubernetes manifests, validated against the Kubernetes schemas.
+
+The compose file is read exactly as `dockyard deploy` reads it (the collection's compose_inline filter and the
+swarm path's checks), converted by plugins/plugin_utils/_kubernetes.py, and validated with kubernetes-validate
+(the official OpenAPI schemas, strict: unknown fields are errors) for the Kubernetes version asked for.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+
+import yaml
+
+from dockyard.collection import collections_path
+from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+
+DEFAULT_K8S_VERSION = "1.30"
+
+
+def _collection():
+    """The collection's own code, imported as Ansible imports it."""
+    path = str(collections_path())
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    from ansible_collections.dockyard.fleet.plugins.filter.compose import compose_inline
+    from ansible_collections.dockyard.fleet.plugins.module_utils._compose import ComposeError
+    from ansible_collections.dockyard.fleet.plugins.plugin_utils import _kubernetes
+
+    return compose_inline, ComposeError, _kubernetes
+
+
+def validate(objects: list[dict], version: str) -> list[str]:
+    """Schema errors of each object for Kubernetes ``version`` (strict: unknown fields are errors)."""
+    import kubernetes_validate
+
+    errors = []
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            errors.append(f"{obj['kind']} {obj['metadata']['name']}: {exc.message} (at {'.'.join(map(str, exc.path))})")
+        except kubernetes_validate.utils.VersionNotSupportedError as exc:
+            raise UsageError(f"--k8s-version {version}: no schemas for it ({exc})") from exc
+    return errors
+
+
+def file_name(index: int, obj: dict) -> str:
+    return f"{index:02d}-{obj['kind'].lower()}-{re.sub(r'[^a-z0-9.-]', '-', obj['metadata']['name'])}.yaml"
+
+
+def render(args) -> int:
+    from ansible.errors import AnsibleError
+
+    compose_inline, compose_error, kubernetes = _collection()
+    stack_file = args.stack_file.resolve()
+    if not stack_file.is_file():
+        raise UsageError(f"stack file {args.stack_file} does not exist")
+    name = args.name or stack_file.parent.name
+    variables = dict(item.split("=", 1) if "=" in item else (item, "") for item in args.var)
+    try:
+        read = compose_inline(yaml.safe_load(stack_file.read_text(encoding="utf-8")), str(stack_file.parent),
+                              variables)
+        result = kubernetes.render(name, read["compose"], read["secrets"], args.lossy, publish=args.publish,
+                                   volume_size=args.volume_size, storage_class=args.storage_class,
+                                   pull_secret=args.pull_secret)
+    except kubernetes.Refused as exc:
+        for path, why in exc.refusals:
+            print(f"dockyard: render: refused {path}: {why}", file=sys.stderr)
+        print(f"dockyard: render: {len(exc.refusals)} key(s) of {args.stack_file} have no Kubernetes form; change "
+              "them, or give --lossy to leave them out (listed as warnings)", file=sys.stderr)
+        return EXIT_USAGE
+    except (compose_error, AnsibleError) as exc:  # the compose file's own errors, the filter's (unreadable files)
+        raise UsageError(f"{args.stack_file}: {exc}") from exc
+    errors = validate(result["objects"], args.k8s_version)
+    for path, what in result["notes"]:
+        print(f"dockyard: render: note {path}: {what}", file=sys.stderr)
+    for path, why in result["refused"]:
+        print(f"dockyard: render: warning: left out {path}: {why}", file=sys.stderr)
+    for error in errors:
+        print(f"dockyard: render: invalid for Kubernetes {args.k8s_version}: {error}", file=sys.stderr)
+    if errors:
+        return EXIT_FAILED
+    if args.output:
+        args.output.mkdir(parents=True, exist_ok=True)
+        for stale in args.output.glob("[0-9][0-9]-*.yaml"):
+            stale.unlink()  # a service removed from the compose file leaves no manifest behind
+        for index, obj in enumerate(result["objects"]):
+            (args.output / file_name(index, obj)).write_text(kubernetes.to_yaml([obj]), encoding="utf-8")
+        print(f"{len(result['objects'])} manifests in {args.output}; apply with: kubectl apply --server-side "
+              f"-f {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(kubernetes.to_yaml(result["objects"]))
+    return EXIT_OK
