@@ -12,6 +12,7 @@ operator should know are returned as notes. Output order and names are determini
 from __future__ import annotations
 
 import base64
+import json
 import math
 import re
 
@@ -53,7 +54,7 @@ def seconds(value, where):
 
 class Renderer:
     def __init__(self, name, compose, secrets, publish="loadbalancer", volume_size="1Gi", storage_class=None,
-                 pull_secret=None):
+                 pull_secret=None, registry_auth=None):
         Stack(name, compose, secrets, "render")  # the swarm path's own checks: one reading of a compose file
         if not DNS_LABEL.match(name):
             raise ComposeError(f"stack name '{name}' must be a DNS label for a Kubernetes namespace (lower-case "
@@ -62,7 +63,8 @@ class Renderer:
             raise ComposeError(f"publish must be loadbalancer or nodeport, not '{publish}'")
         self.name, self.compose, self.secrets = name, compose, secrets
         self.publish, self.volume_size, self.storage_class = publish, volume_size, storage_class
-        self.pull_secret = pull_secret
+        self.pull_secret = pull_secret or ("registry-pull" if registry_auth else None)
+        self.registry_auth = registry_auth
         self.refusals, self.notes, self.objects = [], [], []
 
     # -- helpers -----------------------------------------------------------------------------------------------
@@ -106,6 +108,8 @@ class Renderer:
             if not DNS_LABEL.match(svc):
                 self.refuse(f"services.{svc}", "a service name must be a DNS label in Kubernetes (lower-case letters, "
                                                "digits and '-')")
+        if self.registry_auth:
+            self.pull_secret_object(self.registry_auth)
         self.networks()
         self.files("configs")
         self.files("secrets")
@@ -155,6 +159,14 @@ class Renderer:
             else:
                 data = base64.b64encode(self.secrets[key].encode()).decode()
                 self.add("Secret", "v1", self.meta(name, annotations=annotations), type="Opaque", data={key: data})
+
+    def pull_secret_object(self, auth):
+        """The registry login as a dockerconfigjson Secret, the pods' image pull secret."""
+        token = base64.b64encode(f"{auth['username']}:{auth['password']}".encode()).decode()
+        config = json.dumps({"auths": {auth["address"]: {"username": auth["username"], "password": auth["password"],
+                                                         "auth": token}}}, sort_keys=True)
+        self.add("Secret", "v1", self.meta(self.pull_secret), type="kubernetes.io/dockerconfigjson",
+                 data={".dockerconfigjson": base64.b64encode(config.encode()).decode()})
 
     def object_name(self, name, where):
         cleaned = re.sub(r"[^a-z0-9.-]", "-", name.lower()).strip("-.")

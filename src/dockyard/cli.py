@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--pull-secret", metavar="NAME", help="image pull secret every pod uses")
     render.add_argument("--var", action="append", default=[], metavar="KEY=VALUE",
                         help="value for ${KEY} in the compose file, e.g. DOCKYARD_REGISTRY=10.0.0.11:5000")
+    render.add_argument("-i", "--inventory",
+                        help="take the registry's address (DOCKYARD_REGISTRY) and login (an image pull secret) "
+                             "from this inventory, as the registry role does")
+    vault.add_options(render)
     render.set_defaults(func=lambda args: render_stack(args))
 
     check_cmd = commands.add_parser("check", parents=[inventory],

@@ -14,6 +14,7 @@ import yaml
 
 from dockyard.collection import collections_path
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
+from dockyard.inventory import check_yaml_sources
 
 DEFAULT_K8S_VERSION = "1.30"
 
@@ -45,6 +46,38 @@ def validate(objects: list[dict], version: str) -> list[str]:
     return errors
 
 
+def registry_of(inventory: str, vault) -> dict | None:
+    """The registry's address and login as the registry role works them out from the inventory (its first
+    `registry` host, registry_address or ansible_host:registry_port, registry_username/password), or None."""
+    from ansible.inventory.manager import InventoryManager
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar
+    from ansible.vars.manager import VariableManager
+
+    from dockyard.check import ansible_warnings
+    from dockyard.collection import collection_root
+
+    loader = DataLoader()
+    vault.load_secrets(loader)
+    with ansible_warnings():
+        manager = InventoryManager(loader=loader, sources=[inventory])
+    registry = manager.groups.get("registry")
+    hosts = registry.get_hosts() if registry else []
+    if not hosts:
+        return None
+    defaults = yaml.safe_load((collection_root() / "roles/registry/defaults/main.yml").read_text(encoding="utf-8"))
+    host_vars = dict(defaults, **VariableManager(loader=loader, inventory=manager).get_vars(host=hosts[0]))
+    templar = Templar(loader=loader, variables=host_vars)
+
+    def value(name, default=""):
+        return str(templar.template(host_vars.get(name, default)))
+
+    if not value("registry_password"):
+        raise UsageError(f"{inventory}: registry_password is not set for {hosts[0].name}")
+    address = value("registry_address") or f"{value('ansible_host', hosts[0].name)}:{value('registry_port')}"
+    return {"address": address, "username": value("registry_username"), "password": value("registry_password")}
+
+
 def file_name(index: int, obj: dict) -> str:
     return f"{index:02d}-{obj['kind'].lower()}-{re.sub(r'[^a-z0-9.-]', '-', obj['metadata']['name'])}.yaml"
 
@@ -58,12 +91,18 @@ def render(args) -> int:
         raise UsageError(f"stack file {args.stack_file} does not exist")
     name = args.name or stack_file.parent.name
     variables = dict(item.split("=", 1) if "=" in item else (item, "") for item in args.var)
+    registry = None
+    if args.inventory:
+        check_yaml_sources(args.inventory)
+        registry = registry_of(args.inventory, args.vault)
+        if registry:
+            variables.setdefault("DOCKYARD_REGISTRY", registry["address"])
     try:
         read = compose_inline(yaml.safe_load(stack_file.read_text(encoding="utf-8")), str(stack_file.parent),
                               variables)
         result = kubernetes.render(name, read["compose"], read["secrets"], args.lossy, publish=args.publish,
                                    volume_size=args.volume_size, storage_class=args.storage_class,
-                                   pull_secret=args.pull_secret)
+                                   pull_secret=args.pull_secret, registry_auth=registry)
     except kubernetes.Refused as exc:
         for path, why in exc.refusals:
             print(f"dockyard: render: refused {path}: {why}", file=sys.stderr)

@@ -61,11 +61,20 @@ class Vault:
 
     def load_secrets(self, loader) -> None:
         """Give Ansible's loader the secrets (and the user's configured defaults), for `dockyard check`."""
+        import inspect
+
         from ansible import constants as C
         from ansible.cli import CLI
 
-        CLI.setup_vault_secrets(loader, vault_ids=list(C.DEFAULT_VAULT_IDENTITY_LIST) + self.ids(),
-                                auto_prompt=False, initialize_context=False)
+        # ansible-core 2.19 decrypts through one process-wide context (made once); older ones through the loader.
+        newer = "initialize_context" in inspect.signature(CLI.setup_vault_secrets).parameters
+        secrets = CLI.setup_vault_secrets(loader, vault_ids=list(C.DEFAULT_VAULT_IDENTITY_LIST) + self.ids(),
+                                          auto_prompt=False, **({"initialize_context": False} if newer else {}))
+        if newer:
+            from ansible.parsing.vault import VaultSecretsContext
+
+            if VaultSecretsContext.current(optional=True) is None:
+                VaultSecretsContext.initialize(VaultSecretsContext(secrets))
 
     def close(self) -> None:
         if self._dir is not None:
