@@ -164,10 +164,9 @@ def rolled_under_traffic(inventory, report, poll=None):
     counts = {kind: traffic.api.count(kind) for kind in ("ok", "retry", "fail")}
     print(f"\napi probe over the overlay: {counts}; host probes: {len(traffic.rounds)} rounds, failures "
           f"{ {name: len(traffic.failures(name)) for name in CHANGED} }")
-    # Issue 18 asks for no failed request. The lab's overlay service discovery sometimes lags a node's restart by
-    # seconds (no address, or only a gone task's, for tasks.api on node4); until that is solved this guards against
-    # an outage (the whole stack down together, as before rolling, is over 10% of the requests) and prints them.
-    assert counts["ok"] > 100 and counts["fail"] <= 0.05 * sum(counts.values()), (
+    # Not one failed request: a request may be retried once on another of the service's addresses (as a load
+    # balancer with health checks would), and those retries are counted above.
+    assert counts["ok"] > 100 and counts["fail"] == 0, (
         f"api failures {[line for line in traffic.api_lines if ' fail' in line]}; drain windows {windows}")
     return windows
 
