@@ -1,3 +1,4 @@
+import contextlib
 import json
 import subprocess
 import sys
@@ -32,16 +33,24 @@ def labelled(kind, name=LAB):
     return sorted(out.split())
 
 
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    """A 3-host lab of bare hosts for the whole session (hosts an interrupted run left are replaced); removed at
-    the end, whatever happened."""
-    inventory_dir = tmp_path_factory.mktemp("lab")
+@contextlib.contextmanager
+def fresh_lab(tmp_path_factory, name, hosts=3, managers=None):
+    """A lab of bare hosts (hosts an interrupted run left are replaced), removed at the end whatever happened;
+    yields its inventory directory."""
+    inventory_dir = tmp_path_factory.mktemp(name)
+    shape = ["--hosts", str(hosts)] + (["--managers", str(managers)] if managers else [])
     try:
-        dockyard("lab", "up", "--fresh", "--hosts", "3", "--name", LAB, "--inventory-dir", str(inventory_dir))
+        dockyard("lab", "up", "--fresh", *shape, "--name", name, "--inventory-dir", str(inventory_dir))
         yield inventory_dir
     finally:
-        dockyard("lab", "down", "--name", LAB)
+        dockyard("lab", "down", "--name", name)
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory):
+    """A 3-host lab for the whole session."""
+    with fresh_lab(tmp_path_factory, LAB) as inventory_dir:
+        yield inventory_dir
 
 
 def docker_info(container):

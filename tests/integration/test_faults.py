@@ -16,7 +16,7 @@ import time
 
 import pytest
 import yaml
-from conftest import EXAMPLES, address, dockyard, on_host
+from conftest import EXAMPLES, address, dockyard, fresh_lab, on_host
 
 from dockyard.lab import lab_containers, remove_container
 
@@ -36,13 +36,8 @@ def host(name):
 
 @pytest.fixture(scope="module")
 def faults_lab(tmp_path_factory):
-    inventory_dir = tmp_path_factory.mktemp("faults")
-    try:
-        dockyard("lab", "up", "--fresh", "--hosts", "3", "--managers", "3", "--name", LAB,
-                 "--inventory-dir", str(inventory_dir))
+    with fresh_lab(tmp_path_factory, LAB, hosts=3, managers=3) as inventory_dir:
         yield inventory_dir
-    finally:
-        dockyard("lab", "down", "--name", LAB)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, address, dockyard, on_host
+from conftest import EXAMPLES, address, dockyard, fresh_lab, on_host
 
 pytestmark = pytest.mark.lab
 
@@ -45,13 +45,9 @@ def host(name):
 
 @pytest.fixture(scope="module")
 def rolling_lab(tmp_path_factory):
-    inventory_dir = tmp_path_factory.mktemp("rolling")
-    try:
-        dockyard("lab", "up", "--fresh", "--hosts", "4", "--name", LAB, "--inventory-dir", str(inventory_dir))
+    with fresh_lab(tmp_path_factory, LAB, hosts=4) as inventory_dir:
         dockyard("up", "-i", str(inventory_dir / "hosts.yml"), "-e", STACKS)
         yield inventory_dir
-    finally:
-        dockyard("lab", "down", "--name", LAB)
 
 
 def with_settings(lab, name, settings, managers=("node1",)):

@@ -6,6 +6,7 @@ is unlocked by the next run, and `dockyard check` sends nothing to a host whose 
 import hashlib
 import os
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
@@ -70,9 +71,14 @@ def planted(lab, tmp_path_factory):
     inventory = yaml.safe_load((lab / "hosts.yml").read_text())
     del inventory["all"]["vars"]["registry_password"]
     inventory["all"]["vars"]["swarm_autolock"] = True
-    (work / "inventory" / "group_vars").mkdir(parents=True)
+    # The lab's own group_vars and host_vars too (other test files keep settings there), so that this file
+    # converges the lab as it is and changes only what it plants.
+    for kept in ("group_vars", "host_vars"):
+        if (lab / kept).is_dir():
+            shutil.copytree(lab / kept, work / "inventory" / kept)
+    (work / "inventory" / "group_vars" / "all").mkdir(parents=True)
     (work / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    (work / "inventory" / "group_vars" / "all.yml").write_text(encrypted)
+    (work / "inventory" / "group_vars" / "all" / "vault.yml").write_text(encrypted)
     stack = work / "vaulted"
     stack.mkdir()
     (stack / "apikey.txt").write_text(markers["file"])
