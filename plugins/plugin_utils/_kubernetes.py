@@ -142,23 +142,28 @@ class Renderer:
                                        "name", "external"))
             self.network_keys.append(key)
 
-    def files(self, kind):
-        """Configs as ConfigMaps, secrets as Secrets (their content only there)."""
+    def declared(self, kind, made_as, known):
+        """The top-level ``kind`` objects (configs, secrets, volumes) this stack makes, as (key, spec, where,
+        Kubernetes name, their labels as annotations); an external one is only noted: it must exist."""
         for key, spec in (self.compose.get(kind) or {}).items():
             spec = spec or {}
             where = f"{kind}.{key}"
             if spec.get("external"):
-                self.note(where, f"external: the {kind[:-1]} must exist in namespace {self.name} as "
-                                 f"{'ConfigMap' if kind == 'configs' else 'Secret'} {spec.get('name', key)}")
+                self.note(where, f"external: {made_as} {spec.get('name', key)} must exist in namespace {self.name}")
                 continue
-            self.unknown(where, spec, ("content", "labels", "name", "external"))
-            name = self.object_name(spec.get("name", key), where)
-            annotations = key_value_list(spec.get("labels"), f"{where}.labels") or None
+            self.unknown(where, spec, (*known, "labels", "name", "external"))
+            yield (key, spec, where, self.object_name(spec.get("name", key), where),
+                   key_value_list(spec.get("labels"), f"{where}.labels") or None)
+
+    def files(self, kind):
+        """Configs as ConfigMaps, secrets as Secrets (their content only there)."""
+        made_as = "ConfigMap" if kind == "configs" else "Secret"
+        for key, spec, _where, name, labels in self.declared(kind, made_as, ("content",)):
             if kind == "configs":
-                self.add("ConfigMap", "v1", self.meta(name, annotations=annotations), data={key: spec["content"]})
+                self.add("ConfigMap", "v1", self.meta(name, annotations=labels), data={key: spec["content"]})
             else:
                 data = base64.b64encode(self.secrets[key].encode()).decode()
-                self.add("Secret", "v1", self.meta(name, annotations=annotations), type="Opaque", data={key: data})
+                self.add("Secret", "v1", self.meta(name, annotations=labels), type="Opaque", data={key: data})
 
     def pull_secret_object(self, auth):
         """The registry login as a dockerconfigjson Secret, the pods' image pull secret."""
@@ -175,23 +180,15 @@ class Renderer:
         return cleaned
 
     def volumes(self):
-        for key, spec in (self.compose.get("volumes") or {}).items():
-            spec = spec or {}
-            where = f"volumes.{key}"
-            if spec.get("external"):
-                self.note(where, f"external: PersistentVolumeClaim {spec.get('name', key)} must exist in namespace "
-                                 f"{self.name}")
-                continue
+        for _key, spec, where, name, labels in self.declared("volumes", "PersistentVolumeClaim",
+                                                             ("driver", "driver_opts")):
             if spec.get("driver", "local") != "local" or spec.get("driver_opts"):
                 self.refuse(where, "volume drivers and their options are the cluster's storage classes; set "
                                    "storage_class instead")
-            self.unknown(where, spec, ("driver", "driver_opts", "labels", "name", "external"))
             claim = {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": self.volume_size}}}
             if self.storage_class:
                 claim["storageClassName"] = self.storage_class
-            annotations = key_value_list(spec.get("labels"), f"{where}.labels") or None
-            self.add("PersistentVolumeClaim", "v1",
-                     self.meta(self.object_name(spec.get("name", key), where), annotations=annotations), spec=claim)
+            self.add("PersistentVolumeClaim", "v1", self.meta(name, annotations=labels), spec=claim)
 
     # -- one service ---------------------------------------------------------------------------------------------
 

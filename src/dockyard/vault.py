@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from dockyard.errors import UsageError
+from dockyard.runner import private_file, state_dir
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -50,11 +51,8 @@ class Vault:
                              "--vault-password-file FILE or --vault-id NAME@FILE instead")
         password = getpass.getpass(f"Vault password ({name}): ")
         if self._dir is None:
-            from dockyard.runner import private_file, state_dir
-
             self._dir = Path(tempfile.mkdtemp(prefix="vault-", dir=state_dir("runs")))
-            self._private_file = private_file
-        return self._private_file(self._dir / f"{name}.pass", password + "\n")
+        return private_file(self._dir / f"{name}.pass", password + "\n")
 
     def argv(self) -> list[str]:
         return [arg for vault_id in self.ids() for arg in ("--vault-id", vault_id)]

@@ -54,7 +54,7 @@ def run(*args, env=None):
 
 
 @pytest.fixture(scope="module")
-def planted(lab, tmp_path_factory):
+def planted(lab, tmp_path_factory, vaulted_inventory):
     """The lab converged from an inventory whose registry password is vault-encrypted and whose swarm has
     autolock on, a stack with two secrets deployed (with --diff, once at -vvv), and what every run printed."""
     work = tmp_path_factory.mktemp("secrets")
@@ -62,12 +62,6 @@ def planted(lab, tmp_path_factory):
     markers = {"content": "content-" + secrets.token_hex(12), "file": "file-" + secrets.token_hex(12),
                "extra_var": "extravar-" + secrets.token_hex(12),
                "registry_password": (lab / "registry.password").read_text().strip()}
-    vault_pass = work / "vault.pass"
-    vault_pass.write_text(secrets.token_hex(16) + "\n")
-    encrypted = subprocess.run(
-        [sys.executable, "-m", "ansible", "vault", "encrypt_string", "--vault-password-file", str(vault_pass),
-         "--name", "registry_password", markers["registry_password"]],
-        capture_output=True, text=True, check=True).stdout
     inventory = yaml.safe_load((lab / "hosts.yml").read_text())
     del inventory["all"]["vars"]["registry_password"]
     inventory["all"]["vars"]["swarm_autolock"] = True
@@ -76,9 +70,7 @@ def planted(lab, tmp_path_factory):
     for kept in ("group_vars", "host_vars"):
         if (lab / kept).is_dir():
             shutil.copytree(lab / kept, work / "inventory" / kept)
-    (work / "inventory" / "group_vars" / "all").mkdir(parents=True)
-    (work / "inventory" / "hosts.yml").write_text(yaml.safe_dump(inventory))
-    (work / "inventory" / "group_vars" / "all" / "vault.yml").write_text(encrypted)
+    vault_pass = vaulted_inventory(work / "inventory", inventory, {"registry_password": markers["registry_password"]})
     stack = work / "vaulted"
     stack.mkdir()
     (stack / "apikey.txt").write_text(markers["file"])

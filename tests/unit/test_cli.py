@@ -81,22 +81,12 @@ def test_forks_follow_the_targeted_hosts_unless_the_user_sets_them(monkeypatch):
     assert forks_for(40) is None
 
 
-def vaulted_inventory(tmp_path):
-    """A local-connection inventory whose registry password is a !vault value."""
-    password_file = tmp_path / "vault.pass"
-    password_file.write_text("correct horse\n")
-    encrypted = subprocess.run([sys.executable, "-m", "ansible", "vault", "encrypt_string", "--vault-password-file",
-                                str(password_file), "--name", "registry_password", "s3cret-value"],
-                               capture_output=True, text=True, check=True).stdout
-    (tmp_path / "inv" / "group_vars").mkdir(parents=True)
-    (tmp_path / "inv" / "hosts.yml").write_text(
-        "all:\n  vars: {ansible_connection: local}\n  children:\n    docker_hosts:\n      hosts: {one: {}}\n")
-    (tmp_path / "inv" / "group_vars" / "all.yml").write_text(encrypted)
-    return str(tmp_path / "inv"), str(password_file)
-
-
-def test_check_loads_vault_values_with_the_vault_options(tmp_path):
-    inventory, password_file = vaulted_inventory(tmp_path)
+def test_check_loads_vault_values_with_the_vault_options(tmp_path, vaulted_inventory):
+    # A local-connection inventory whose registry password is a !vault value.
+    password_file = str(vaulted_inventory(tmp_path / "inv", {"all": {
+        "vars": {"ansible_connection": "local"}, "children": {"docker_hosts": {"hosts": {"one": {}}}}}},
+        {"registry_password": "s3cret-value"}))
+    inventory = str(tmp_path / "inv")
     proc = dockyard("check", "-i", inventory, "--vault-password-file", password_file)
     assert proc.returncode == 0 and "all good" in proc.stdout, proc.stderr
     proc = dockyard("check", "-i", inventory, "--vault-id", f"prod@{password_file}")

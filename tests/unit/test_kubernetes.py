@@ -252,17 +252,11 @@ def test_render_command_writes_valid_files_and_refuses_with_the_paths(tmp_path):
     assert lossy.stderr.count("warning: left out") == len(PLANTED)
 
 
-def test_the_registry_address_and_login_come_from_the_inventory_as_the_registry_role_has_them(tmp_path):
-    password_file = tmp_path / "vault.pass"
-    password_file.write_text("vault-pass\n")
-    encrypted = subprocess.run([sys.executable, "-m", "ansible", "vault", "encrypt_string", "--vault-password-file",
-                                str(password_file), "--name", "registry_password", "pull-s3cret"],
-                               capture_output=True, text=True, check=True).stdout
-    (tmp_path / "inv" / "group_vars").mkdir(parents=True)
-    (tmp_path / "inv" / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": {
+def test_the_registry_address_and_login_come_from_the_inventory_as_the_registry_role_has_them(
+        tmp_path, vaulted_inventory):
+    password_file = vaulted_inventory(tmp_path / "inv", {"all": {"vars": {"registry_port": 5443}, "children": {
         "docker_hosts": {"hosts": {"node1": {"ansible_host": "10.0.0.11"}}},
-        "registry": {"hosts": {"node1": None}}}}}))
-    (tmp_path / "inv" / "group_vars" / "all.yml").write_text(encrypted + "registry_port: 5443\n")
+        "registry": {"hosts": {"node1": None}}}}}, {"registry_password": "pull-s3cret"})
     proc = dockyard("render", str(STACKS["shop"]), "-i", str(tmp_path / "inv"), "--vault-password-file",
                     str(password_file))
     assert proc.returncode == 0, proc.stderr
