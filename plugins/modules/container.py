@@ -53,6 +53,9 @@ options:
     description: Container labels.
     type: dict
     default: {}
+  memory:
+    description: Memory limit, such as V(512m) or V(1g) (CIS 5.10). Not given, the container may use all of the host's.
+    type: str
   restart_policy:
     description: Docker restart policy.
     type: str
@@ -98,6 +101,7 @@ import time
 from urllib.parse import quote
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import SPEC_HASH, spec_hash
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     COMMON_ARGS,
@@ -129,6 +133,8 @@ def container_config(p):
     }
     if p["command"] is not None:
         config["Cmd"] = p["command"]
+    if p["memory"]:
+        config["HostConfig"]["Memory"] = human_to_bytes(p["memory"])
     config["Labels"][SPEC_HASH] = spec_hash([config, p["restart_on"]])
     return config
 
@@ -170,6 +176,7 @@ def main():
                 "read_only": {"type": "bool", "default": False},
             }},
             labels={"type": "dict", "default": {}},
+            memory={"type": "str"},
             restart_policy={"type": "str", "choices": ["no", "on-failure", "always", "unless-stopped"],
                             "default": "unless-stopped"},
             restart_on={"type": "raw"},

@@ -6,9 +6,12 @@ DOCUMENTATION = r"""
 module: daemon_config
 short_description: Manage Docker Engine's daemon.json with safe defaults, validation and a backup
 description:
-  - Writes the whole of C(/etc/docker/daemon.json) from O(settings) merged over dockyard's safe defaults --
-    log rotation for the C(json-file) and C(local) log drivers, and C(live-restore) on hosts that are not
-    Swarm nodes (dockerd refuses C(live-restore) in swarm mode).
+  - Writes the whole of C(/etc/docker/daemon.json) from O(settings) merged over O(defaults) and dockyard's safe
+    defaults -- log rotation for the C(json-file) and C(local) log drivers, and C(live-restore) on hosts that are
+    not Swarm nodes (dockerd refuses C(live-restore) in swarm mode).
+  - Refuses what the CIS Docker Benchmark forbids -- C(insecure-registries) other than loopback (CIS 2.5), C(hosts)
+    with a C(tcp://) address without C(tlsverify) (2.7) and C(experimental) (2.18) -- unless the key is in
+    O(allow_keys).
   - Validates before writing, so a bad value never reaches the host. Unknown keys (with the closest known key
     as a hint), removed keys, wrong value types, a key also given as a dockerd command-line flag (dockerd refuses
     to start then), log options the chosen log driver does not take, and C(live-restore) on a Swarm node all fail
@@ -28,6 +31,13 @@ options:
     description:
       - daemon.json keys and values, exactly as dockerd spells them (C(data-root), C(log-opts), ...).
         They win over the safe defaults.
+    type: dict
+    default: {}
+  defaults:
+    description:
+      - daemon.json keys and values under O(settings), such as the engine role's CIS hardening (C(icc),
+        C(no-new-privileges), C(userland-proxy), C(default-ulimits), C(log-level)). A key whose value is
+        null or empty is left out.
     type: dict
     default: {}
   log_max_size:
@@ -61,7 +71,7 @@ options:
   allow_keys:
     description:
       - Extra top-level keys to accept without checking, for settings of dockerd releases newer than this
-        module knows.
+        module knows, or to accept a refused setting knowingly (C(insecure-registries), C(hosts), C(experimental)).
     type: list
     elements: str
     default: []
@@ -144,6 +154,7 @@ validated_by:
 """
 
 import difflib
+import ipaddress
 import json
 import os
 import tempfile
@@ -213,11 +224,12 @@ def flag_keys(flags):
     return keys
 
 
-def desired_config(settings, log_max_size, log_max_file, live_restore, swarm_node):
-    """The user's settings over the safe defaults."""
+def desired_config(settings, log_max_size, log_max_file, live_restore, swarm_node, defaults=None):
+    """The user's settings over the given defaults over the safe defaults."""
     config = {"log-driver": "json-file"}
     if live_restore and not swarm_node:
         config["live-restore"] = True
+    config.update((key, value) for key, value in (defaults or {}).items() if value not in (None, "", {}, []))
     config.update(settings)
     if config["log-driver"] in ROTATING_LOG_DRIVERS:
         rotation = {}
@@ -259,6 +271,7 @@ def validate(config, flags, swarm_node, allow_keys):
                             "dockerd refuses to start when a setting is in both places")
         if key in PATHS and not value.startswith("/"):
             problems.append(f"'{key}' must be an absolute path, not '{value}'")
+    problems.extend(refusals({k: v for k, v in config.items() if k not in allow_keys}))
     if config.get("live-restore") and swarm_node:
         problems.append("'live-restore' is true on a Swarm node; dockerd refuses live-restore in swarm mode. "
                         "Set it to false (or leave it out) for hosts in swarm_managers/swarm_workers")
@@ -271,6 +284,38 @@ def validate(config, flags, swarm_node, allow_keys):
                                 f"(only {' and '.join(ROTATING_LOG_DRIVERS)} rotate their own logs)")
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def loopback(address):
+    """Whether a registry address or CIDR (host[:port] or net/len) names only this machine."""
+    host = address
+    if "/" not in host:
+        host = host[1:].split("]")[0] if host.startswith("[") else host.split(":")[0] if host.count(":") == 1 else host
+        if host == "localhost":
+            return True
+    try:
+        return ipaddress.ip_network(host, strict=False).is_loopback
+    except ValueError:
+        return False
+
+
+def refusals(config):
+    """What the CIS Docker Benchmark forbids in these settings."""
+    found = []
+    remote = [a for a in config.get("insecure-registries") or [] if isinstance(a, str) and not loopback(a)]
+    if remote:
+        found.append(f"'insecure-registries' has {', '.join(remote)}: a registry reached without TLS outside this "
+                     "machine lets anyone on the way swap images (CIS 2.5); give it a certificate (the registry "
+                     "role does), or list insecure-registries in engine_daemon_allow_keys to accept it")
+    tcp = [h for h in config.get("hosts") or [] if isinstance(h, str) and h.startswith("tcp://")]
+    if tcp and not config.get("tlsverify"):
+        found.append(f"'hosts' has {', '.join(tcp)} without 'tlsverify': anyone who reaches that port is root on "
+                     "the host (CIS 2.7); use engine_tls_api for a mutual-TLS API, or list hosts in "
+                     "engine_daemon_allow_keys to accept it")
+    if config.get("experimental"):
+        found.append("'experimental' is true: experimental features are not for production (CIS 2.18); list "
+                     "experimental in engine_daemon_allow_keys to accept it")
+    return found
 
 
 def _type_name(kind):
@@ -348,6 +393,7 @@ def main():
             COMMON_ARGS,
             path={"type": "path", "default": "/etc/docker/daemon.json"},
             settings={"type": "dict", "default": {}},
+            defaults={"type": "dict", "default": {}},
             log_max_size={"type": "str", "default": "10m"},
             log_max_file={"type": "int", "default": 3},
             live_restore={"type": "bool", "default": True},
@@ -368,7 +414,7 @@ def main():
         swarm_node = detect_swarm_node(module)
 
     config = desired_config(params["settings"], params["log_max_size"], params["log_max_file"],
-                            params["live_restore"], swarm_node)
+                            params["live_restore"], swarm_node, params["defaults"])
     text = render(config)
     try:
         validate(config, params["flags"], swarm_node, set(params["allow_keys"]))

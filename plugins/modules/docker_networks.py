@@ -23,6 +23,12 @@ extends_documentation_fragment:
   - dockyard.fleet.docker
   - dockyard.fleet.docker.changing_module
 options:
+  encrypt_by_default:
+    description:
+      - Encrypt the overlay networks that do not say C(encrypted) where this kernel can carry it (CIS 7.4); where
+        it cannot, they are made unencrypted with a warning saying why (RV(unencrypted)).
+    type: bool
+    default: false
   networks:
     description: The networks. Each has a C(name) and optionally the keys below.
     type: list
@@ -39,7 +45,10 @@ options:
       ip_range: {description: Range (CIDR) inside the subnet that containers get addresses from., type: str}
       internal: {description: No route to the outside., type: bool, default: false}
       attachable: {description: Overlay only - standalone containers may join., type: bool, default: false}
-      encrypted: {description: Overlay only - encrypt VXLAN traffic between hosts (IPsec)., type: bool, default: false}
+      encrypted:
+        description:
+          - Overlay only - encrypt VXLAN traffic between hosts (IPsec). Not given, O(encrypt_by_default) decides.
+        type: bool
       options: {description: Driver options (for macvlan/ipvlan C(parent) names the host interface)., type: dict}
       labels: {description: Network labels., type: dict}
   scope:
@@ -76,6 +85,11 @@ created: {description: Networks created., returned: always, type: list, elements
 recreated: {description: Networks removed and created again with the declared settings., returned: always,
             type: list, elements: str}
 removed: {description: Networks removed by O(purge)., returned: always, type: list, elements: str}
+unencrypted:
+  description: Overlay networks O(encrypt_by_default) left unencrypted, and the kernel's reason.
+  returned: when O(encrypt_by_default) found a kernel that cannot encrypt
+  type: dict
+  sample: {"networks": ["mesh"], "reason": "Error: Requested AEAD algorithm not found."}
 """
 
 import ipaddress
@@ -88,6 +102,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     client_from_params,
     or_before_install,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing
 from ansible_collections.dockyard.fleet.plugins.module_utils._reconcile import declared_twice, report_and_apply
 
 OWNER = "io.dockyard.managed-by"
@@ -196,17 +211,19 @@ def users(api, network, scope):
     return sorted(c.get("Name", cid[:12]) for cid, c in (detail.get("Containers") or {}).items())
 
 
-# What Docker's encrypted overlay installs between hosts: ESP transport-mode SAs with AES-GCM. Trying one in a
-# throw-away network namespace tells whether this kernel can carry such traffic, without touching the host.
-ESP_PROBE = ["unshare", "--net", "ip", "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp",
-             "spi", "0x100", "mode", "transport", "aead", "rfc4106(gcm(aes))",
-             "0x0102030405060708090a0b0c0d0e0f1011121314", "128"]
-
-
-def esp_missing(module):
-    """Why this kernel cannot carry an encrypted overlay, or None."""
-    rc, out, err = module.run_command(ESP_PROBE)
-    return None if rc == 0 else (err or out).strip() or f"exit {rc}"
+def default_encryption(module, params, result):
+    """Decide ``encrypted`` where a network leaves it out: overlays are encrypted by default where the kernel can
+    carry it (CIS 7.4); where it cannot, they are made unencrypted and the reason is returned and warned."""
+    undecided = [net for net in params["networks"] if net["encrypted"] is None]
+    overlays = [net["name"] for net in undecided if (net["driver"] or "overlay") == "overlay"
+                and params["scope"] == "swarm"]
+    missing = esp_missing(module) if overlays and params["encrypt_by_default"] else "not asked for"
+    for net in undecided:
+        net["encrypted"] = net["name"] in overlays and not missing
+    if overlays and params["encrypt_by_default"] and missing:
+        result["unencrypted"] = {"networks": overlays, "reason": missing}
+        module.warn(f"overlay network(s) {', '.join(overlays)} are not encrypted: this kernel cannot add the IPsec "
+                    f"ESP (AES-GCM) states Docker encrypts overlay traffic with (`ip xfrm` says: {missing})")
 
 
 def summary(network_or_spec):
@@ -228,12 +245,13 @@ def main():
                 "ip_range": {"type": "str"},
                 "internal": {"type": "bool", "default": False},
                 "attachable": {"type": "bool", "default": False},
-                "encrypted": {"type": "bool", "default": False},
+                "encrypted": {"type": "bool"},
                 "options": {"type": "dict"},
                 "labels": {"type": "dict"},
             }},
             scope={"type": "str", "choices": ["local", "swarm"], "default": "local"},
             purge={"type": "bool", "default": False},
+            encrypt_by_default={"type": "bool", "default": False},
         ),
         supports_check_mode=True,
     )
@@ -245,6 +263,7 @@ def main():
         duplicates = declared_twice([net["name"] for net in p["networks"]])
         if duplicates:
             raise Refused(f"network {', '.join(duplicates)} is declared more than once")
+        default_encryption(module, p, result)
         desired = [network_spec(net, p["scope"]) for net in p["networks"]]
         existing = or_before_install(module, lambda: api.get("/networks"), [])
         check_overlaps(desired, existing)

@@ -76,6 +76,7 @@ ca_path:
 
 import json
 import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
@@ -129,13 +130,15 @@ def main():
         ca_text = p["ca_cert"].strip() + "\n"
         result["ca_path"] = os.path.join(p["certs_dir"], registry, "ca.crt")
         installed = read_text(result["ca_path"])
-        if installed != ca_text:
+        # CIS 3.8: registry certificates are 0444; an older run's 0644 copy is rewritten too.
+        if installed != ca_text or stat.S_IMODE(os.stat(result["ca_path"]).st_mode) != 0o444:
             result["changed"] = True
             if module._diff:
-                result["diff"]["before"][result["ca_path"]] = "missing" if installed is None else "another CA"
-                result["diff"]["after"][result["ca_path"]] = "the registry's CA"
+                result["diff"]["before"][result["ca_path"]] = ("missing" if installed is None else "another CA"
+                                                               if installed != ca_text else "the CA, mode 0644")
+                result["diff"]["after"][result["ca_path"]] = "the registry's CA, mode 0444"
             if not module.check_mode:
-                write_atomically(result["ca_path"], ca_text, 0o644)
+                write_atomically(result["ca_path"], ca_text, 0o444)
     if module.check_mode or not login_changes:
         module.exit_json(**result)
     try:

@@ -37,6 +37,13 @@ options:
     type: list
     elements: str
     required: true
+  usage:
+    description:
+      - What the certificate is for. V(server) certificates name the addresses clients check; V(client) ones
+        (for mutual TLS, such as the Engine API's) authenticate their holder to servers that trust this CA.
+    type: str
+    choices: [server, client]
+    default: server
   days:
     description: Validity of a newly issued server certificate.
     type: int
@@ -104,6 +111,8 @@ try:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 except ImportError:  # reported by main()
     x509 = None
+else:
+    USAGES = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "client": ExtendedKeyUsageOID.CLIENT_AUTH}
 
 
 def new_key():
@@ -183,6 +192,7 @@ def main():
             "name": {"type": "str", "required": True},
             "common_name": {"type": "str", "required": True},
             "subject_alt_names": {"type": "list", "elements": "str", "required": True},
+            "usage": {"type": "str", "choices": ["server", "client"], "default": "server"},
             "days": {"type": "int", "default": 397},
             "renew_before_days": {"type": "int", "default": 30},
         },
@@ -235,10 +245,9 @@ def main():
     cert = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, p["common_name"])]), ca_cert.subject,
                  key.public_key(), ca_key, p["days"], [
                      (x509.BasicConstraints(ca=False, path_length=None), True),
-                     (x509.SubjectAlternativeName(alt_names), False),
-                     (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
+                     (x509.ExtendedKeyUsage([USAGES[p["usage"]]]), False),
                      (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
-                 ])
+                 ] + ([(x509.SubjectAlternativeName(alt_names), False)] if alt_names else []))
     write_atomically(paths["key"], key_pem(key), 0o600, dir_mode=0o700)
     write_atomically(paths["cert"], cert.public_bytes(serialization.Encoding.PEM), 0o644, dir_mode=0o700)
     module.exit_json(**result)

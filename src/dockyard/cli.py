@@ -97,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
     status.set_defaults(func=cmd_status)
 
+    audit = commands.add_parser(
+        "audit", parents=[inventory],
+        help="check every host against the CIS Docker Benchmark, reading only",
+        description="Read every host's auditd watches, dockerd settings, Docker's files, running containers and "
+                    "swarm (one module call per host) and print each CIS Docker Benchmark v1.6.0 check as PASS, "
+                    "WARN or INFO with its reason. Exit 0 unless a host cannot be read (3) or, with --strict, "
+                    "a check warns (1).")
+    audit.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
+    audit.add_argument("--json", type=Path, metavar="FILE", help="also write the checks as JSON to FILE")
+    audit.add_argument("--strict", action="store_true", help="exit 1 when any check warns")
+    audit.set_defaults(func=cmd_audit)
+
     gc = commands.add_parser("registry-gc", parents=[inventory],
                              help="free the registry's unreferenced blobs (playbooks/registry_gc.yml)",
                              description="Stop the registry, run its garbage collection (blobs and untagged "
@@ -114,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "`dockyard up` does, so rebuilt and returning hosts join and the inventory's managers are "
                     "managers again. A swarm that has a leader is left as it is.")
     recover.set_defaults(func=cmd_swarm_recover)
+    rotate = swarm_commands.add_parser(
+        "rotate", parents=[inventory],
+        help="rotate the swarm's join tokens, unlock key or root CA (playbooks/rotate.yml)",
+        description="From the first manager that answers: --tokens makes new worker and manager join tokens (a "
+                    "join with an old one is refused; joined nodes stay), --unlock-key a new autolock key (kept "
+                    "in the state directory), --ca a new root CA for the swarm, waiting until every ready node "
+                    "holds a certificate from it. Services keep running.")
+    rotate.add_argument("--tokens", action="store_true", help="new worker and manager join tokens")
+    rotate.add_argument("--unlock-key", action="store_true", help="a new unlock key (autolock)")
+    rotate.add_argument("--ca", action="store_true", help="a new root CA and node certificates")
+    rotate.add_argument("-C", "--check", action="store_true", help="say what would be rotated, rotate nothing")
+    rotate.set_defaults(func=cmd_swarm_rotate)
 
     reset = commands.add_parser(
         "reset", parents=[inventory],
@@ -132,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("-y", "--yes", action="store_true", help="do not ask")
     reset.set_defaults(func=cmd_reset)
 
-    for sub in (up, deploy, status, gc, recover, reset):
+    for sub in (up, deploy, status, gc, recover, rotate, reset):
         sub.add_argument("--json", type=Path, metavar="FILE",
                          help="also write a machine-readable report of the run (per host, per task) to FILE")
 
@@ -200,6 +224,16 @@ def cmd_swarm_recover(args) -> int:
     result = run_playbook("recover.yml", args.inventory, vault=args.vault, check=args.check, diff=args.diff,
                           extra_vars=args.extra_vars, forks=forks_for(targeted))
     return finish(result, "recover.yml", args)
+
+
+def cmd_swarm_rotate(args) -> int:
+    rotate = [name for name, wanted in (("tokens", args.tokens), ("unlock_key", args.unlock_key), ("ca", args.ca))
+              if wanted]
+    if not rotate:
+        raise UsageError("say what to rotate: --tokens, --unlock-key and/or --ca")
+    check_yaml_sources(args.inventory)
+    return finish(run_playbook("rotate.yml", args.inventory, vault=args.vault, check=args.check,
+                               extra_vars=[json.dumps({"swarm_rotate": rotate})]), "rotate.yml", args)
 
 
 def cmd_reset(args) -> int:
@@ -284,6 +318,37 @@ def cmd_status(args) -> int:
     healthy = all(row["engine"] not in ("not running", "-") for row in rows) and all(
         s["running"] == s["desired"] for s in state["services"])
     return EXIT_OK if healthy else EXIT_FAILED
+
+
+def cmd_audit(args) -> int:
+    check_yaml_sources(args.inventory)
+    output = io.StringIO()
+    with tempfile.TemporaryDirectory() as tmp:
+        audit_file = Path(tmp) / "audit.json"
+        result = run_playbook("audit.yml", args.inventory, vault=args.vault, limit=args.limit, stream=output,
+                              extra_vars=[json.dumps({"dockyard_audit_file": str(audit_file)})])
+        checks = json.loads(audit_file.read_text()) if audit_file.exists() else {}
+    for failure in result.failures:
+        print(f"{failure['host']}: {failure['event']}: {failure.get('msg', '')}".rstrip(), file=sys.stderr)
+    unread = sorted(set(result.stats) - set(checks))
+    rows: dict[tuple, list[str]] = {}  # a check that ends the same on several hosts is one row naming them all
+    for host in sorted(checks):
+        for c in checks[host]:
+            rows.setdefault((c["id"], c["status"], c["title"], c["reason"]), []).append(host)
+    print_table([{"cis": cis, "status": status, "hosts": ",".join(hosts), "check": title, "reason": reason}
+                 for (cis, status, title, reason), hosts in sorted(
+                     rows.items(), key=lambda item: tuple(int(n) for n in item[0][0].split(".")))])
+    print()
+    print_table([{"host": host, **{status: sum(c["status"] == status for c in checks[host])
+                                   for status in ("PASS", "WARN", "INFO")}} for host in sorted(checks)]
+                + [{"host": host, "PASS": "-", "WARN": "-", "INFO": "not read"} for host in unread])
+    if args.json:
+        args.json.write_text(json.dumps({"benchmark": "CIS Docker Benchmark v1.6.0", "hosts": checks,
+                                         "unread": unread}, indent=2) + "\n")
+    if unread:
+        return EXIT_UNREACHABLE
+    warned = any(c["status"] == "WARN" for host in checks.values() for c in host)
+    return EXIT_FAILED if args.strict and warned else EXIT_OK
 
 
 def cmd_lab_up(args) -> int:

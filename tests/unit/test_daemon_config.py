@@ -86,3 +86,28 @@ def test_render_is_stable_and_read_back_equal(tmp_path):
     path.write_text("{not json")
     assert read_current(str(path)) == ("{not json", None)
     assert read_current(str(tmp_path / "missing.json")) == (None, None)
+
+
+@pytest.mark.parametrize(("settings", "word"), [
+    ({"insecure-registries": ["127.0.0.1:5000", "10.0.0.5:5000"]}, "10.0.0.5:5000"),
+    ({"insecure-registries": ["10.0.0.0/8"]}, "CIS 2.5"),
+    ({"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]}, "CIS 2.7"),
+    ({"hosts": ["tcp://0.0.0.0:2376"], "tls": True}, "without 'tlsverify'"),
+    ({"experimental": True}, "CIS 2.18"),
+])
+def test_what_the_cis_benchmark_forbids_is_refused_unless_allowed(settings, word):
+    with pytest.raises(ConfigError, match=word):
+        validate(config(settings), [], False, set())
+    validate(config(settings), [], False, set(settings))
+
+
+def test_loopback_registries_and_a_verified_tcp_api_pass():
+    validate(config({"insecure-registries": ["127.0.0.0/8", "localhost:5000", "[::1]:5000", "127.0.0.1:5000"],
+                     "hosts": ["tcp://0.0.0.0:2376"], "tlsverify": True}), [], False, set())
+
+
+def test_hardening_defaults_sit_under_the_settings_and_empty_ones_are_left_out():
+    result = desired_config({"icc": True}, "10m", 3, True, False,
+                            {"icc": False, "no-new-privileges": True, "log-level": "", "default-ulimits": {}})
+    assert result["icc"] is True and result["no-new-privileges"] is True
+    assert "log-level" not in result and "default-ulimits" not in result

@@ -1,0 +1,17 @@
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the host's kernel can do, probed without changing the host."""
+
+from __future__ import annotations
+
+# What Docker's encrypted overlay installs between hosts: ESP transport-mode SAs with AES-GCM. Trying one in a
+# throw-away network namespace tells whether this kernel can carry such traffic, without touching the host.
+ESP_PROBE = ["unshare", "--net", "ip", "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp",
+             "spi", "0x100", "mode", "transport", "aead", "rfc4106(gcm(aes))",
+             "0x0102030405060708090a0b0c0d0e0f1011121314", "128"]
+
+
+def esp_missing(module):
+    """Why this kernel cannot carry an encrypted overlay, or None."""
+    rc, out, err = module.run_command(ESP_PROBE)
+    return None if rc == 0 else (err or out).strip() or f"exit {rc}"
