@@ -8,7 +8,7 @@ import json
 import subprocess
 
 import pytest
-from ansible_collections.dockyard.fleet.plugins.modules.docker_networks import ESP_PROBE
+from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import ESP_PROBE
 from conftest import CONTAINERS, address, dockyard, on_host
 
 from dockyard.runner import run_playbook
