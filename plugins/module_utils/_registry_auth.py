@@ -8,6 +8,10 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
 
 CONFIG_PATH = "~/.docker/config.json"
 
@@ -57,3 +61,36 @@ def headers_for(image, config):
     registry = registry_of(image)
     found = credentials(config, registry) if registry else None
     return {"X-Registry-Auth": auth_header(registry, *found)} if found else {}
+
+
+def challenge(header):
+    """(scheme, {param: value}) of a WWW-Authenticate header such as ``Bearer realm="...",service="..."``."""
+    scheme, _, rest = (header or "").partition(" ")
+    return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
+
+
+def registry_request(url, login, context, method="GET", headers=None, timeout=30):
+    """The answer's headers to a registry API request, logging in as the Engine does: asked without credentials
+    first, then - on a 401 - with a token from the registry's token server (Bearer) or with the login itself
+    (Basic). HTTP errors are raised as urllib's HTTPError."""
+    def ask(authorization=None):
+        request = urllib.request.Request(url, method=method, headers=dict(headers or {}))
+        if authorization:
+            request.add_header("Authorization", authorization)
+        with urllib.request.urlopen(request, context=context, timeout=timeout) as answer:
+            return answer.headers
+
+    try:
+        return ask()
+    except urllib.error.HTTPError as exc:
+        if exc.code != 401 or not login:
+            raise
+        scheme, params = challenge(exc.headers.get("WWW-Authenticate"))
+    basic = "Basic " + base64.b64encode(":".join(login).encode()).decode()
+    if scheme != "bearer":
+        return ask(basic)
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if k in ("service", "scope")})
+    request = urllib.request.Request(f"{params['realm']}?{query}", headers={"Authorization": basic})
+    with urllib.request.urlopen(request, context=context, timeout=timeout) as answer:
+        token = json.load(answer)
+    return ask("Bearer " + (token.get("token") or token["access_token"]))

@@ -145,6 +145,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth impo
     auth_header,
     credentials,
     read_config,
+    registry_request,
 )
 
 CONTEXT_LABEL = "io.dockyard.context-hash"
@@ -165,13 +166,9 @@ def registry_digest(registry, name, tag, login):
     """The digest the registry holds for name:tag, or None; asked over HTTPS with the Engine's trust for it."""
     cafile = f"/etc/docker/certs.d/{registry}/ca.crt"
     context = ssl.create_default_context(cafile=cafile if os.path.isfile(cafile) else None)
-    request = urllib.request.Request(f"https://{registry}/v2/{name}/manifests/{tag}", method="HEAD",
-                                     headers={"Accept": MANIFEST_TYPES})
-    if login:
-        request.add_header("Authorization", "Basic " + base64.b64encode(":".join(login).encode()).decode())
     try:
-        with urllib.request.urlopen(request, context=context, timeout=30) as answer:
-            return answer.headers.get("Docker-Content-Digest")
+        return registry_request(f"https://{registry}/v2/{name}/manifests/{tag}", login, context, method="HEAD",
+                                headers={"Accept": MANIFEST_TYPES}).get("Docker-Content-Digest")
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
             return None

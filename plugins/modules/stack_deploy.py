@@ -47,6 +47,16 @@ options:
         a cluster, or every secret gets a new name (and its services restart). Never logged. Required when
         O(secrets) is not empty. The stack role keeps one per cluster in the dockyard state directory.
     type: str
+  pull_login:
+    description:
+      - The login the swarm hands to the nodes that run a service's tasks, for images of O(pull_login.registry)
+        (what C(docker stack deploy --with-registry-auth) sends). Not given, the manager's own stored login is
+        sent; give a pull-only account so that a push login on a manager never reaches a worker. Never logged.
+    type: dict
+    suboptions:
+      registry: {description: The registry's address (C(HOST:PORT))., type: str, required: true}
+      username: {description: The account., type: str, required: true}
+      password: {description: Its password., type: str, required: true, no_log: true}
   state:
     description: C(present) deploys the stack, C(absent) removes its services, networks, secrets and configs.
     type: str
@@ -140,9 +150,11 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     client_from_params,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
+    auth_header,
     config_path,
     headers_for,
     read_config,
+    registry_of,
 )
 
 FAILED_UPDATE_STATES = ("paused", "rollback_started", "rollback_paused", "rollback_completed")
@@ -269,10 +281,13 @@ def task_spec(spec):
     return {key: value for key, value in (spec or {}).items() if key != "Runtime"}
 
 
-def pull_auth(spec):
-    """What `docker stack deploy --with-registry-auth` sends: the manager's login for the image's registry,
-    which the swarm hands to every node that runs a task (workers keep no credentials of their own)."""
+def pull_auth(spec, login=None):
+    """What `docker stack deploy --with-registry-auth` sends: ``login`` for its registry, else the manager's login
+    for the image's registry, which the swarm hands to every node that runs a task (workers keep no credentials of
+    their own)."""
     image = spec["TaskTemplate"]["ContainerSpec"]["Image"]
+    if login and registry_of(image) == login["registry"]:
+        return {"X-Registry-Auth": auth_header(login["registry"], login["username"], login["password"])}
     try:
         return headers_for(image, read_config())
     except ValueError as exc:
@@ -291,6 +306,9 @@ def main():
             compose={"type": "dict"},
             secrets={"type": "dict", "default": {}, "no_log": True},
             secret_name_key={"type": "str", "no_log": True},
+            pull_login={"type": "dict", "no_log": True, "options": {
+                "registry": {"type": "str", "required": True}, "username": {"type": "str", "required": True},
+                "password": {"type": "str", "required": True, "no_log": True}}},
             state={"type": "str", "choices": ["present", "absent"], "default": "present"},
             wait_timeout={"type": "int", "default": 300},
             rollback={"type": "bool", "default": False},
@@ -352,12 +370,13 @@ def main():
             module.exit_json(**result)
 
         started = utc_now()
+        login = params["pull_login"]
         for service in create:
-            api.request("POST", "/services/create", body=desired[service], headers=pull_auth(desired[service]))
+            api.request("POST", "/services/create", body=desired[service], headers=pull_auth(desired[service], login))
         for service in update:
             api.request("POST", f"/services/{current[service]['ID']}/update",
                         query={"version": current[service]["Version"]["Index"]}, body=desired[service],
-                        headers=pull_auth(desired[service]))
+                        headers=pull_auth(desired[service], login))
         try:
             if stack and params["wait_timeout"] > 0:
                 result["services"] = deployer.wait(create + update, params["wait_timeout"], started)

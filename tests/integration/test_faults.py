@@ -97,13 +97,17 @@ def http(name, port=8080):
 
 
 def registry_tags(image="web"):
-    """The tags the lab registry on node1 holds, asked over HTTPS with its CA and login, from node1 itself."""
-    password = on_host(host("node1"), "sh", "-c", "python3 -c \"import json,base64; a=json.load(open("
-                       "'/root/.docker/config.json'))['auths']; print(base64.b64decode(list(a.values())[0]['auth'])"
-                       ".decode())\"")
-    registry = f"{address(host('node1'))}:5000"
-    out = on_host(host("node1"), "curl", "-s", "--cacert", f"/etc/docker/certs.d/{registry}/ca.crt", "-u", password,
-                  f"https://{registry}/v2/{image}/tags/list")
+    """The tags the lab registry on node1 holds, asked over HTTPS with its CA and node1's login (a token from the
+    registry's token server first), from node1 itself."""
+    login = on_host(host("node1"), "sh", "-c", "python3 -c \"import json,base64; a=json.load(open("
+                    "'/root/.docker/config.json'))['auths']; print(base64.b64decode(list(a.values())[0]['auth'])"
+                    ".decode())\"")
+    ip = address(host("node1"))
+    ca = ["--cacert", f"/etc/docker/certs.d/{ip}:5000/ca.crt"]
+    token = json.loads(on_host(host("node1"), "curl", "-s", *ca, "-u", login,
+                               f"https://{ip}:5001/token?service={ip}:5000&scope=repository:{image}:pull"))["token"]
+    out = on_host(host("node1"), "curl", "-s", *ca, "-H", f"Authorization: Bearer {token}",
+                  f"https://{ip}:5000/v2/{image}/tags/list")
     return sorted(json.loads(out)["tags"])
 
 

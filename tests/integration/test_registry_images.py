@@ -24,11 +24,18 @@ def registry(lab):
     return f"{address(CONTAINERS[0])}:5000"
 
 
-def curl(lab, *args):
-    """The registry's HTTP API from this machine, with the lab's login and the collection's CA."""
+def curl(lab, *args, scope="repository:web:pull,delete", user="dockyard"):
+    """The registry's HTTP API from this machine, with the collection's CA and a token for ``scope`` from the
+    registry's token server, got with the lab's push login."""
     password = (lab / "registry.password").read_text()
-    return subprocess.run(["curl", "-sf", "--cacert", str(collection_root() / ".dockyard" / "pki" / "ca.crt"),
-                           "-u", f"dockyard:{password}", *args], capture_output=True, text=True, check=True).stdout
+    ca = ["--cacert", str(collection_root() / ".dockyard" / "pki" / "ca.crt")]
+    registry = f"{address(CONTAINERS[0])}:5000"
+    token = json.loads(subprocess.run(
+        ["curl", "-sf", *ca, "-u", f"{user}:{password}", "-G", f"https://{address(CONTAINERS[0])}:5001/token",
+         "--data-urlencode", f"service={registry}", "--data-urlencode", f"scope={scope}"],
+        capture_output=True, text=True, check=True).stdout)["token"]
+    return subprocess.run(["curl", "-sf", *ca, "-H", f"Authorization: Bearer {token}", *args], capture_output=True,
+                          text=True, check=True).stdout
 
 
 def registry_get(lab, registry, path):

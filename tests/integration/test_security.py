@@ -1,6 +1,7 @@
 """Hardened by default, audited on demand: the CIS defaults on the hosts themselves, `dockyard audit --strict`
 on a converged lab with the sample stack, one planted fault per case caught on its host and nowhere else,
-`dockyard swarm rotate --tokens` under a running stack, and the Engine API over mutual TLS."""
+`dockyard swarm rotate --tokens` under a running stack, a worker that cannot push to the registry, and the Engine
+API over mutual TLS."""
 
 import datetime
 import io
@@ -121,6 +122,23 @@ def test_rotated_join_tokens_refuse_the_old_token_and_the_stack_keeps_serving(co
     finally:
         dockyard("up", "-i", converged["inventory"])  # the swarm role joins it again with the new token
     assert json.loads(on_host(OTHER, "docker", "info", "--format", "{{json .Swarm.LocalNodeState}}")) == "active"
+
+
+def test_a_worker_pulls_but_cannot_push_and_the_builder_pushes(converged):
+    image = converged["image"]
+    repository = image.rsplit(":", 1)[0]
+    on_host(WORKER, "docker", "pull", "-q", image)  # the worker's pull-only login pulls
+    on_host(WORKER, "docker", "tag", image, f"{repository}:from-a-worker")
+    pushed = subprocess.run(["docker", "exec", WORKER, "docker", "push", f"{repository}:from-a-worker"],
+                            capture_output=True, text=True, check=False)
+    refusal = (pushed.stdout + pushed.stderr).lower()
+    assert pushed.returncode != 0 and ("unauthorized" in refusal or "denied" in refusal), refusal
+    on_host(MANAGER, "docker", "tag", image, f"{repository}:from-the-builder")
+    on_host(MANAGER, "docker", "push", f"{repository}:from-the-builder")  # node1 is the lab's builder
+    on_host(OTHER, "docker", "pull", "-q", f"{repository}:from-the-builder")
+    missing = subprocess.run(["docker", "exec", OTHER, "docker", "pull", f"{repository}:from-a-worker"],
+                             capture_output=True, text=True, check=False)
+    assert missing.returncode != 0 and "not found" in missing.stderr, missing.stderr
 
 
 def client_cert_from_another_ca(directory):

@@ -16,6 +16,7 @@ PLUGINS = [("module", p.stem) for p in sorted((ROOT / "plugins/modules").glob("*
     ("filter", "packages_to_install"),
     ("filter", "swarm_leader"),
     ("filter", "kubernetes_manifests"),
+    ("filter", "registry_accounts"),
     ("callback", "events"),
 ]
 

@@ -1,36 +1,83 @@
 import base64
 import datetime
+import http.server
+import importlib.util
 import io
 import json
 import os
 import tarfile
+import threading
+import urllib.error
 from pathlib import Path
 
-import bcrypt
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.dockyard.fleet.plugins.action.image_build import ignore_patterns, ignored, pack
 from ansible_collections.dockyard.fleet.plugins.filter.compose import interpolate
-from ansible_collections.dockyard.fleet.plugins.filter.htpasswd import htpasswd
+from ansible_collections.dockyard.fleet.plugins.filter.registry_accounts import derived_password, registry_accounts
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import json_stream, stream_error
-from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import headers_for, registry_of
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
+    headers_for,
+    registry_of,
+    registry_request,
+)
 from ansible_collections.dockyard.fleet.plugins.modules import tls_certificate as tls
 from ansible_collections.dockyard.fleet.plugins.modules.image_build import failed_step
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from dockyard.runner import extra_vars_files, playbook_argv
 
 
-def test_htpasswd_is_the_same_every_run_verifies_and_differs_per_realm():
-    line = htpasswd("s3cret-password", "dockyard", "10.0.0.1:5000")
-    assert line == htpasswd("s3cret-password", "dockyard", "10.0.0.1:5000")
-    user, hashed = line.split(":", 1)
-    assert user == "dockyard" and hashed.startswith("$2b$10$")
-    assert bcrypt.checkpw(b"s3cret-password", hashed.encode())
-    assert not bcrypt.checkpw(b"other", hashed.encode())
-    assert htpasswd("s3cret-password", "dockyard", "10.0.0.2:5000") != line
+def load_token_server():
+    spec = importlib.util.spec_from_file_location(
+        "token_server", Path(__file__).parents[2] / "roles" / "registry" / "files" / "token_server.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_token_servers_es256_signature_verifies_with_the_certificates_key():
+    server = load_token_server()
+    key = ec.generate_private_key(ec.SECP256R1())
+    for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
+        pem = key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+        assert server.ec_private_scalar(pem) == key.private_numbers().private_value
+    signature = server.sign_es256(key.private_numbers().private_value, b"header.claims")
+    der = utils.encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+    key.public_key().verify(der, b"header.claims", ec.ECDSA(hashes.SHA256()))
+
+
+def test_the_token_grants_only_the_actions_the_account_has():
+    server = load_token_server()
+    scopes = ["repository:web:pull,push", "repository:shop/api:pull registry:catalog:*"]
+    assert server.granted(scopes, ["pull"]) == [{"type": "repository", "name": "web", "actions": ["pull"]},
+                                                {"type": "repository", "name": "shop/api", "actions": ["pull"]}]
+    assert server.granted(scopes, ["*", "delete", "pull", "push"])[0]["actions"] == ["pull", "push"]
+    assert server.granted(scopes, ["*", "pull", "push"])[-1] == {"type": "registry", "name": "catalog",
+                                                                 "actions": ["*"]}
+
+
+def test_registry_accounts_are_the_same_every_run_and_check_only_their_password():
+    server = load_token_server()
+    accounts = [{"name": "dockyard", "password": "s3cret-password", "actions": ["push", "pull"]}]
+    first = registry_accounts(accounts, "10.0.0.1:5000", iterations=1000)
+    assert first == registry_accounts(accounts, "10.0.0.1:5000", iterations=1000)
+    assert first["dockyard"]["actions"] == ["pull", "push"]
+    assert server.password_ok(first["dockyard"], "s3cret-password")
+    assert not server.password_ok(first["dockyard"], "other")
+    assert registry_accounts(accounts, "10.0.0.2:5000", iterations=1000) != first
     with pytest.raises(AnsibleFilterError):
-        htpasswd("", "dockyard", "r")
+        registry_accounts([{"name": "a:b", "password": "x", "actions": []}], "r")
+
+
+def test_the_pull_password_is_derived_one_way_and_stable():
+    assert derived_password("s3cret-password", "pull") == derived_password("s3cret-password", "pull")
+    assert len(derived_password("s3cret-password", "pull")) == 32
+    assert derived_password("s3cret-password", "pull") != derived_password("s3cret-password", "other")
+    with pytest.raises(AnsibleFilterError):
+        derived_password("", "pull")
 
 
 def test_compose_interpolation_follows_compose():
@@ -151,3 +198,46 @@ def test_excluded_secrets_never_reach_the_build_context(tmp_path):
     (tmp_path / ".dockerignore").write_text("**/*.pem\n./secret.txt\n")
     with tarfile.open(fileobj=io.BytesIO(pack(str(tmp_path)))) as tar:
         assert sorted(tar.getnames()) == [".dockerignore", "Dockerfile", "app", "app/run"]
+
+
+def test_registry_requests_log_in_through_the_token_server_as_the_engine_does():
+    seen = []
+
+    class Registry(http.server.BaseHTTPRequestHandler):
+        def do_HEAD(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            if self.headers.get("Authorization") == "Bearer t0ken":
+                self.send_response(200)
+                self.send_header("Docker-Content-Digest", "sha256:abc")
+            else:
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", f'Bearer realm="http://127.0.0.1:{port}/token",'
+                                                     'service="reg",scope="repository:web:pull"')
+            self.end_headers()
+
+        def do_GET(self):
+            seen.append((self.path, self.headers.get("Authorization")))
+            good = self.headers.get("Authorization") == "Basic " + base64.b64encode(b"me:pw").decode()
+            body = json.dumps({"token": "t0ken"} if good else {}).encode()
+            self.send_response(200 if good else 401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Registry)
+    port = server.server_address[1]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{port}/v2/web/manifests/1"
+        headers = registry_request(url, ("me", "pw"), None, method="HEAD")
+        assert headers["Docker-Content-Digest"] == "sha256:abc"
+        assert [path for path, _ in seen] == ["/v2/web/manifests/1", "/token?service=reg&scope=repository%3Aweb%3Apull",
+                                              "/v2/web/manifests/1"]
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            registry_request(url, ("me", "wrong"), None, method="HEAD")
+        assert refused.value.code == 401
+    finally:
+        server.shutdown()

@@ -1,0 +1,188 @@
+#!/usr/bin/python3
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The registry's token server: who may pull and who may push.
+
+Distribution (the registry) has no per-account permissions of its own; with `auth: token` it trusts
+tokens that name the repositories and actions a client may use. This server checks an account's
+password (PBKDF2-SHA256, from the config file) and grants the requested actions that the account
+has - `pull` for every host, `pull` and `push` for builders - in a JWT signed ES256 with the key of
+the certificate the registry's `rootcertbundle` holds. Python's standard library only: it runs on
+the registry host under systemd, as a user of its own that alone can read its directory: token.json,
+token.key and registry.pem (the registry's TLS pair).
+
+    registry-token-server.py DIRECTORY
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import ssl
+import sys
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+# NIST P-256, the curve of ES256.
+P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+     0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
+TOKEN_SECONDS = 300
+
+
+def add(p, q):
+    """Point addition on P-256 (None is the point at infinity)."""
+    if p is None or q is None:
+        return p or q
+    if p[0] == q[0] and (p[1] + q[1]) % P == 0:
+        return None
+    if p == q:
+        slope = 3 * (p[0] * p[0] - 1) * pow(2 * p[1], -1, P) % P  # a = -3
+    else:
+        slope = (q[1] - p[1]) * pow(q[0] - p[0], -1, P) % P
+    x = (slope * slope - p[0] - q[0]) % P
+    return x, (slope * (p[0] - x) - p[1]) % P
+
+
+def multiply(k, point=G):
+    result = None
+    while k:
+        if k & 1:
+            result = add(result, point)
+        point, k = add(point, point), k >> 1
+    return result
+
+
+def sign_es256(d, message):
+    """An ECDSA P-256 SHA-256 signature as JWS wants it: r and s, 32 bytes each."""
+    z = int.from_bytes(hashlib.sha256(message).digest(), "big")
+    while True:
+        k = secrets.randbelow(N - 1) + 1
+        r = multiply(k)[0] % N
+        s = pow(k, -1, N) * (z + r * d) % N
+        if r and s:
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+def der_items(data):
+    """(tag, content) of each DER item in ``data``."""
+    items, i = [], 0
+    while i < len(data):
+        tag, length, i = data[i], data[i + 1], i + 2
+        if length & 0x80:
+            count = length & 0x7F
+            length, i = int.from_bytes(data[i:i + count], "big"), i + count
+        items.append((tag, data[i:i + length]))
+        i += length
+    return items
+
+
+def pem_der(text):
+    return base64.b64decode("".join(line for line in text.splitlines() if line and not line.startswith("-----")))
+
+
+def ec_private_scalar(pem):
+    """The private number of an EC key in PKCS#8 or SEC 1 PEM."""
+    fields = der_items(der_items(pem_der(pem))[0][1])
+    if fields[1][0] == 0x30:  # PKCS#8: version, algorithm, the SEC 1 key inside an OCTET STRING
+        fields = der_items(der_items(fields[2][1])[0][1])
+    return int.from_bytes(fields[1][1], "big")
+
+
+def b64url(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def password_ok(account, password):
+    derived = hashlib.pbkdf2_hmac("sha256", password.encode(), bytes.fromhex(account["salt"]),
+                                  account["iterations"])
+    return hmac.compare_digest(derived.hex(), account["hash"])
+
+
+def granted(scopes, allowed):
+    """The token's `access` claim: of each requested scope (repository:NAME:ACTIONS, or registry:catalog:* for
+    the catalog), the actions the account has."""
+    access = []
+    for scope in " ".join(scopes).split():
+        kind, _, rest = scope.partition(":")
+        name, _, actions = rest.rpartition(":")
+        given = sorted(set(actions.split(",")) & set(allowed))
+        if kind in ("repository", "registry") and name and given:
+            access.append({"type": kind, "name": name, "actions": given})
+    return access
+
+
+def token(config, key, user, access, now):
+    header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(pem_der(config["cert"])).decode()]}
+    claims = {"iss": config["issuer"], "sub": user, "aud": config["service"], "iat": now, "nbf": now - 10,
+              "exp": now + TOKEN_SECONDS, "jti": secrets.token_hex(16), "access": access}
+    signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
+    return f"{signing_input}.{b64url(sign_es256(key, signing_input.encode()))}"
+
+
+class Handler(BaseHTTPRequestHandler):
+    config, key, verified = {}, 0, {}
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        url = urlsplit(self.path)
+        if url.path != "/token":
+            return self.answer(404, {"errors": [{"code": "NOT_FOUND", "message": "only /token is served"}]})
+        user, password = self.basic_auth()
+        account = self.config["accounts"].get(user)
+        # A verified password is remembered by its hash only, so PBKDF2 runs once per account and password.
+        proof = hashlib.sha256(f"{user}\0{password}".encode()).hexdigest()
+        if account is None or (self.verified.get(user) != proof and not password_ok(account, password)):
+            return self.answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "wrong account or password"}]},
+                               {"WWW-Authenticate": 'Basic realm="dockyard registry"'})
+        self.verified[user] = proof
+        now = int(time.time())
+        jwt = token(self.config, self.key, user, granted(parse_qs(url.query).get("scope", []), account["actions"]),
+                    now)
+        return self.answer(200, {"token": jwt, "access_token": jwt, "expires_in": TOKEN_SECONDS,
+                                 "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))})
+
+    def basic_auth(self):
+        kind, _, value = (self.headers.get("Authorization") or "").partition(" ")
+        if kind.lower() != "basic":
+            return "", ""
+        try:
+            user, _, password = base64.b64decode(value).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            return "", ""
+        return user, password
+
+    def answer(self, status, body, headers=None):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in dict({"Content-Type": "application/json", "Content-Length": str(len(data))},
+                                **(headers or {})).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args):  # noqa: A002 - http.server's signature
+        # The request line names the account and scope, never the password (it travels in a header).
+        sys.stderr.write(f"{self.address_string()} {format % args}\n")
+
+
+def main(directory):
+    """Serve with token.json, token.key and registry.pem from ``directory``."""
+    with open(os.path.join(directory, "token.json"), encoding="utf-8") as handle:
+        config = json.load(handle)
+    with open(os.path.join(directory, "token.key"), encoding="ascii") as handle:
+        Handler.key = ec_private_scalar(handle.read())
+    Handler.config = config
+    server = ThreadingHTTPServer((config["address"], config["port"]), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(os.path.join(directory, "registry.pem"))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
