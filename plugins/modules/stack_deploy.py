@@ -70,6 +70,13 @@ options:
     description: When a service does not come up, roll the services this run updated back to their previous spec.
     type: bool
     default: false
+  encrypt_networks:
+    description:
+      - Make the stack's new overlay networks encrypted (IPsec between hosts; CIS 7.4) where the compose file's
+        C(driver_opts) leave C(encrypted) out and this kernel can carry it. Where it cannot, they are made
+        unencrypted with a warning saying why. Existing networks are left as they are.
+    type: bool
+    default: false
   prune:
     description: Remove services of the stack that the compose file no longer has.
     type: bool
@@ -149,6 +156,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerUnreachable,
     client_from_params,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     auth_header,
     config_path,
@@ -202,6 +210,18 @@ class Deployer:
     def listing(self, kind, **query):
         return self.api.request("GET", f"/{kind}", query=dict(filters(label=[self.label]), **query))
 
+    def encrypted(self, spec):
+        """``spec`` with the overlay encrypted where encrypt_networks asks for it and the kernel can carry it."""
+        if (not self.module.params["encrypt_networks"] or spec["Driver"] != "overlay"
+                or "encrypted" in spec["Options"]):
+            return spec
+        missing = esp_missing(self.module)
+        if missing:
+            self.module.warn(f"network {spec['Name']} is not encrypted: this kernel cannot add the IPsec ESP "
+                             f"(AES-GCM) states Docker encrypts overlay traffic with (`ip xfrm` says: {missing})")
+            return spec
+        return dict(spec, Options=dict(spec["Options"], encrypted=""))
+
     def ensure_objects(self, stack):
         """Networks, secrets and configs the services need; returns name -> ID of each (names where not made yet)."""
         ids = {n["Name"]: n["Id"] for n in self.api.request("GET", "/networks")}
@@ -211,7 +231,7 @@ class Deployer:
                     raise DeployFailed(f"external network '{spec['Name']}' (networks.{key}) does not exist")
             elif spec["Name"] not in ids and not self.module.check_mode:
                 ids[spec["Name"]] = self.api.request("POST", "/networks/create",
-                                                     body=dict(spec, CheckDuplicate=True))["Id"]
+                                                     body=dict(self.encrypted(spec), CheckDuplicate=True))["Id"]
         for kind, declared in (("secrets", stack.secrets), ("configs", stack.configs)):
             have = {o["Spec"]["Name"]: o["ID"] for o in self.api.request("GET", f"/{kind}")}
             for key, spec in declared.items():
@@ -312,6 +332,7 @@ def main():
             state={"type": "str", "choices": ["present", "absent"], "default": "present"},
             wait_timeout={"type": "int", "default": 300},
             rollback={"type": "bool", "default": False},
+            encrypt_networks={"type": "bool", "default": False},
             prune={"type": "bool", "default": True},
         ),
         required_if=[("state", "present", ["compose"])],
