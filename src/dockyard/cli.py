@@ -285,15 +285,23 @@ def cmd_registry_gc(args) -> int:
     return finish(run_playbook("registry_gc.yml", args.inventory, vault=args.vault), "registry_gc.yml", args)
 
 
-def cmd_status(args) -> int:
+def run_reading(playbook: str, args, variable: str, empty):
+    """Run a playbook that only reads and writes what it found to a JSON file on the control machine (its path
+    in ``variable``); print each host's failure; return the run's result and what was found (else ``empty``)."""
     check_yaml_sources(args.inventory)
-    output = io.StringIO()
     with tempfile.TemporaryDirectory() as tmp:
-        state_file = Path(tmp) / "status.json"
-        result = run_playbook("status.yml", args.inventory, vault=args.vault, limit=args.limit, stream=output,
-                              extra_vars=[json.dumps({"dockyard_status_file": str(state_file)})])
-        finish(result, "status.yml", args)
-        state = json.loads(state_file.read_text()) if state_file.exists() else {"hosts": {}, "services": []}
+        found_file = Path(tmp) / "found.json"
+        result = run_playbook(playbook, args.inventory, vault=args.vault, limit=args.limit, stream=io.StringIO(),
+                              extra_vars=[json.dumps({variable: str(found_file)})])
+        found = json.loads(found_file.read_text()) if found_file.exists() else empty
+    for failure in result.failures:
+        print(f"{failure['host']}: {failure['event']}: {failure.get('msg', '')}".rstrip(), file=sys.stderr)
+    return result, found
+
+
+def cmd_status(args) -> int:
+    result, state = run_reading("status.yml", args, "dockyard_status_file", {"hosts": {}, "services": []})
+    finish(result, "status.yml", args)
     rows = []
     for host in sorted(result.stats):
         engine = state["hosts"].get(host)
@@ -311,8 +319,6 @@ def cmd_status(args) -> int:
         print()
         print_table([{"stack": s["stack"] or "-", "service": s["name"], "mode": s["mode"],
                       "replicas": f"{s['running']}/{s['desired']}", "image": s["image"]} for s in state["services"]])
-    for failure in result.failures:
-        print(f"{failure['host']}: {failure['event']}: {failure.get('msg', '')}".rstrip(), file=sys.stderr)
     if any(row["reachable"] == "NO" for row in rows):
         return EXIT_UNREACHABLE
     healthy = all(row["engine"] not in ("not running", "-") for row in rows) and all(
@@ -321,15 +327,7 @@ def cmd_status(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    check_yaml_sources(args.inventory)
-    output = io.StringIO()
-    with tempfile.TemporaryDirectory() as tmp:
-        audit_file = Path(tmp) / "audit.json"
-        result = run_playbook("audit.yml", args.inventory, vault=args.vault, limit=args.limit, stream=output,
-                              extra_vars=[json.dumps({"dockyard_audit_file": str(audit_file)})])
-        checks = json.loads(audit_file.read_text()) if audit_file.exists() else {}
-    for failure in result.failures:
-        print(f"{failure['host']}: {failure['event']}: {failure.get('msg', '')}".rstrip(), file=sys.stderr)
+    result, checks = run_reading("audit.yml", args, "dockyard_audit_file", {})
     unread = sorted(set(result.stats) - set(checks))
     rows: dict[tuple, list[str]] = {}  # a check that ends the same on several hosts is one row naming them all
     for host in sorted(checks):
