@@ -145,8 +145,11 @@ def main():
         client_from_params(p).request("POST", "/auth", body={
             "username": username, "password": p["password"], "serveraddress": registry})
     except DockerError as exc:
-        hint = ("the user name or password is wrong - check registry_username and registry_password"
-                if exc.status == 401 or "401 Unauthorized" in str(exc) else  # Engine 20.10 answers 500
+        # Engine 20.10 answers 500 with the registry's (or its token server's) refusal in the text.
+        refused = exc.status == 401 or "401 Unauthorized" in str(exc) or "unauthorized:" in str(exc)
+        hint = ("the user name or password is wrong - check registry_username and registry_password (hosts "
+                "outside builders log in as registry_pull_username with registry_pull_password)"
+                if refused else
                 f"is the registry running and does this host trust its CA (/etc/docker/certs.d/{registry}/ca.crt)?")
         module.fail_json(msg=f"Logging in to registry {registry} as {username} on {host} failed: {exc}. "
                              f"Hint: {hint}.")

@@ -56,7 +56,7 @@ def test_every_host_pulls_the_image_over_tls_with_its_login_and_not_without(regi
         assert len(labels["io.dockyard.context-hash"]) == 12
     anonymous = subprocess.run(["docker", "exec", CONTAINERS[1], "docker", "--config", "/tmp/nobody", "pull", image],
                                capture_output=True, text=True, check=False)
-    assert anonymous.returncode != 0 and "no basic auth credentials" in anonymous.stderr
+    assert anonymous.returncode != 0 and "unauthorized: authentication required" in anonymous.stderr
     certs = f"/etc/docker/certs.d/{registry}"
     on_host(CONTAINERS[2], "mv", certs, "/root/certs-aside")
     try:
@@ -123,7 +123,7 @@ def test_a_wrong_password_names_the_registry_and_is_never_printed(registry, lab)
     proc = dockyard("up", "-i", str(lab / "hosts.yml"), "--limit", "node2", "--tags", "registry",
                     "-e", f"registry_password={wrong}", check=False)
     assert proc.returncode == 1
-    assert f"Logging in to registry {registry} as dockyard on node2 failed" in proc.stdout
+    assert f"Logging in to registry {registry} as dockyard-pull on node2 failed" in proc.stdout  # not a builder
     assert "user name or password is wrong" in proc.stdout
     log = next(line for line in proc.stdout.splitlines() if line.startswith("log: ")).split(" ", 1)[1]
     with open(log, encoding="utf-8") as handle:

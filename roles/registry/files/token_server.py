@@ -136,7 +136,8 @@ class Handler(BaseHTTPRequestHandler):
         # A verified password is remembered by its hash only, so PBKDF2 runs once per account and password.
         proof = hashlib.sha256(f"{user}\0{password}".encode()).hexdigest()
         if account is None or (self.verified.get(user) != proof and not password_ok(account, password)):
-            return self.answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": "wrong account or password"}]},
+            why = "wrong account or password" if user else "authentication required"
+            return self.answer(401, {"errors": [{"code": "UNAUTHORIZED", "message": why}]},
                                {"WWW-Authenticate": 'Basic realm="dockyard registry"'})
         self.verified[user] = proof
         now = int(time.time())
