@@ -56,7 +56,7 @@ def test_every_host_pulls_the_image_over_tls_with_its_login_and_not_without(regi
         assert len(labels["io.dockyard.context-hash"]) == 12
     anonymous = subprocess.run(["docker", "exec", CONTAINERS[1], "docker", "--config", "/tmp/nobody", "pull", image],
                                capture_output=True, text=True, check=False)
-    assert anonymous.returncode != 0 and "unauthorized: authentication required" in anonymous.stderr
+    assert anonymous.returncode != 0 and "unauthorized" in anonymous.stderr
     certs = f"/etc/docker/certs.d/{registry}"
     on_host(CONTAINERS[2], "mv", certs, "/root/certs-aside")
     try:
