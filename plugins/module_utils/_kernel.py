@@ -12,6 +12,9 @@ ESP_PROBE = ["unshare", "--net", "ip", "xfrm", "state", "add", "src", "192.0.2.1
 
 
 def esp_missing(module):
-    """Why this kernel cannot carry an encrypted overlay, or None."""
-    rc, out, err = module.run_command(ESP_PROBE)
-    return None if rc == 0 else (err or out).strip() or f"exit {rc}"
+    """Why this kernel cannot carry an encrypted overlay, or None; asked once per module run, however many
+    networks need the answer (it is kept on the module)."""
+    if not hasattr(module, "_dockyard_esp_missing"):
+        rc, out, err = module.run_command(ESP_PROBE)
+        module._dockyard_esp_missing = None if rc == 0 else (err or out).strip() or f"exit {rc}"
+    return module._dockyard_esp_missing

@@ -268,17 +268,14 @@ def file_rows(settings):
     rows = []
     for owner_id, mode_id, what, paths, owner, group, most in FILES:
         rows += owner_and_mode_rows(owner_id, mode_id, what, first_existing(paths), owner, group, most)
-        if owner_id == "3.5":
-            certs = [os.path.join(d, f) for d, _, files in os.walk("/etc/docker/certs.d") for f in files]
-            if not certs:
-                rows += owner_and_mode_rows("3.7", "3.8", "registry certificates", None, "root", "root", 0o444)
-            for cert in certs:
-                rows += owner_and_mode_rows("3.7", "3.8", f"registry certificate {cert}", cert, "root", "root", 0o444)
-            for key, owner_id2, mode_id2, what2, most2 in TLS_FILES:
-                path = settings.get(key)
-                rows += owner_and_mode_rows(owner_id2, mode_id2, what2, path if path and os.path.exists(path)
-                                            else None, "root", "root", most2)
-    return rows
+    certs = [os.path.join(d, f) for d, _, files in os.walk("/etc/docker/certs.d") for f in files]
+    for cert in certs or [None]:
+        rows += owner_and_mode_rows("3.7", "3.8", f"registry certificate {cert}" if cert else "registry certificates",
+                                    cert, "root", "root", 0o444)
+    for key, owner_id, mode_id, what, most in TLS_FILES:
+        rows += owner_and_mode_rows(owner_id, mode_id, what, first_existing([settings[key]] if settings.get(key)
+                                                                            else []), "root", "root", most)
+    return sorted(rows, key=lambda r: tuple(int(n) for n in r["id"].split(".")))
 
 
 def container_rows(containers, settings):
@@ -289,8 +286,7 @@ def container_rows(containers, settings):
          "image's choice; dockyard cannot change it: add a USER to the image"),
         ("5.4", "Privileged containers are not used", WARN, lambda c: c["HostConfig"].get("Privileged"), ""),
         ("5.5", "Sensitive host directories are not mounted", WARN,
-         lambda c: any(m.get("Type") == "bind" and m.get("Source", "").rstrip("/") in [s.rstrip("/") or "/"
-                                                                                        for s in SENSITIVE]
+         lambda c: any(m.get("Type") == "bind" and ((m.get("Source") or "").rstrip("/") or "/") in SENSITIVE
                        for m in c.get("Mounts") or []), ""),
         ("5.9", "The host's network namespace is not shared", WARN,
          lambda c: c["HostConfig"].get("NetworkMode") == "host", ""),

@@ -56,9 +56,10 @@ def test_each_container_fault_names_the_container():
     rows = {r["id"]: r for r in container_rows([
         container("ok"), container("priv", Privileged=True), container("hostnet", NetworkMode="host"),
         container("greedy", Memory=0), container("sock", Mounts=[{"Type": "bind", "Source": "/var/run/docker.sock"}]),
-        container("etc", Mounts=[{"Type": "bind", "Source": "/etc/"}])], HARDENED)}
+        container("etc", Mounts=[{"Type": "bind", "Source": "/etc/"}]),
+        container("root", Mounts=[{"Type": "bind", "Source": "/"}])], HARDENED)}
     assert {cis: r["reason"] for cis, r in rows.items() if r["status"] == "WARN"} == {
-        "5.4": "priv", "5.9": "hostnet", "5.10": "greedy", "5.31": "sock", "5.5": "etc"}
+        "5.4": "priv", "5.9": "hostnet", "5.10": "greedy", "5.31": "sock", "5.5": "etc, root"}
     assert rows["4.1"]["status"] == "INFO" and "USER" in rows["4.1"]["reason"]
 
 
