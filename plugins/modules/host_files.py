@@ -1,0 +1,213 @@
+#!/usr/bin/python
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: host_files
+short_description: Reconcile a set of directories and whole files on the host in one call
+description:
+  - Each entry is a directory, or a file with its whole content, and the owner, group and mode it must have.
+    Entries are handled in order, so a directory listed first exists before the files listed in it.
+  - One round trip for what would otherwise be a loop of M(ansible.builtin.file), M(ansible.builtin.copy) and
+    M(ansible.builtin.template) tasks; a converged set is only read.
+  - A file is written whole or not at all (a temporary file in the same directory, renamed over the old one).
+  - The content of a file named in O(secrets) is never logged, shown in the diff or returned.
+version_added: 1.0.0
+author: dockyard developers
+options:
+  files:
+    description: The directories and files, in the order they are made.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      path:
+        description: Absolute path.
+        type: path
+        required: true
+      state:
+        description: V(directory), or V(file) with O(files[].content) or its content in O(secrets).
+        type: str
+        choices: [file, directory]
+        default: file
+      content:
+        description: The whole content of a file, shown in the diff. Leave it out for a file in O(secrets).
+        type: str
+      owner:
+        description: User name that must own it.
+        type: str
+        default: root
+      group:
+        description: Group name that must own it.
+        type: str
+        default: root
+      mode:
+        description: Octal permission bits, as a string (V("0600")).
+        type: str
+        required: true
+  secrets:
+    description:
+      - The whole content of each file that holds a secret (a key, password hashes), by its path in O(files).
+      - A parameter of its own because Ansible leaves out of the host's log only whole parameters marked no_log.
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+    details: Check mode reports exactly which entries would change, and how, and changes nothing.
+  diff_mode:
+    support: full
+    details: One diff per changed entry; a secret file's content is replaced by its size.
+  idempotent:
+    support: full
+"""
+
+EXAMPLES = r"""
+- name: The token server's directory and files
+  dockyard.fleet.host_files:
+    files:
+      - {path: /var/lib/token, state: directory, owner: token, mode: "0700"}
+      - {path: /var/lib/token/token.json, owner: token, mode: "0600"}
+      - {path: /etc/systemd/system/token.service, content: "{{ lookup('template', 'token.service.j2') }}",
+         mode: "0644"}
+    secrets:
+      /var/lib/token/token.json: "{{ accounts | to_json }}\n"
+"""
+
+RETURN = r"""
+files:
+  description: Per entry, in order, its path, whether it changed and, for a file, the SHA-1 of its content.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{path: /etc/registry/config.yml, changed: true, checksum: 5bd3f1a4b0c9e1f7c2a6d8e0f4b2c1a3d5e7f9b1}]
+"""
+
+import grp
+import hashlib
+import os
+import pwd
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
+
+
+def ids(module, entry):
+    """The uid and gid of an entry's owner and group; None for a name the host does not have (yet, in check mode)."""
+    try:
+        uid = pwd.getpwnam(entry["owner"]).pw_uid
+        gid = grp.getgrnam(entry["group"]).gr_gid
+    except KeyError:
+        if module.check_mode:
+            return None, None
+        module.fail_json(msg=f"{entry['path']}: the host has no user {entry['owner']!r} or group {entry['group']!r}; "
+                             "create them before this task.")
+    return uid, gid
+
+
+def differences(entry, current, wanted_mode, uid, gid, data):
+    """What differs between the entry and what is on the host (current: an os.stat result or None)."""
+    if current is None:
+        return ["missing"]
+    found = []
+    if data is not None:
+        with open(entry["path"], "rb") as handle:
+            if handle.read() != data:
+                found.append("content")
+    if stat.S_IMODE(current.st_mode) != wanted_mode:
+        found.append(f"mode {stat.S_IMODE(current.st_mode):04o}")
+    if uid is None or (current.st_uid, current.st_gid) != (uid, gid):
+        found.append(f"owner {current.st_uid}:{current.st_gid}")
+    return found
+
+
+def inspect(module, entry, secrets):
+    """What one entry changes: its row for the result, its diff (None when unchanged) and the change to make."""
+    path, secret = entry["path"], entry["path"] in secrets
+    text = secrets[path] if secret else entry["content"]
+    if entry["state"] == "file" and text is None:
+        module.fail_json(msg=f"{path}: a file needs its content, in content or in secrets.")
+    data = None if entry["state"] == "directory" else text.encode()
+    mode = int(entry["mode"], 8)
+    uid, gid = ids(module, entry)
+    try:
+        current = os.lstat(path)
+    except FileNotFoundError:
+        current = None
+    if current is not None and stat.S_ISDIR(current.st_mode) != (data is None):
+        module.fail_json(msg=f"{path} is {'a directory' if data is not None else 'not a directory'} on this host, "
+                             f"where dockyard keeps a {entry['state']}; move it away and run again.")
+    found = differences(entry, current, mode, uid, gid, data)
+    row = {"path": path, "changed": bool(found)}
+    if data is not None:
+        row["checksum"] = hashlib.sha1(data).hexdigest()
+    if not found:
+        return row, None, None
+    wanted = f"{entry['owner']}:{entry['group']} {entry['mode']}"
+    diff = {"before_header": f"{path} ({', '.join(found)})", "after_header": f"{path} ({wanted})",
+            "before": "", "after": f"directory {wanted}\n" if data is None else ""}
+    if data is not None and ("content" in found or current is None):
+        if secret:
+            diff["before"] = "" if current is None else "(secret)\n"
+            diff["after"] = f"(secret, {len(data)} bytes)\n"
+        else:
+            diff["after"] = text
+            if current is not None:
+                with open(path, encoding="utf-8", errors="replace") as handle:
+                    diff["before"] = handle.read()
+    elif current is not None:
+        diff["before"], diff["after"] = ", ".join(found) + "\n", wanted + "\n"
+    rewrite = data is not None and ("content" in found or current is None)
+    return row, diff, (path, data is None, data if rewrite else None, mode, uid, gid)
+
+
+def apply(path, directory, data, mode, uid, gid):
+    """Make a directory, write a file whole (data), or set the mode and owner of either."""
+    if data is not None:
+        write_atomically(path, data, mode, owner=(uid, gid))
+        return
+    if directory:
+        os.makedirs(path, mode=mode, exist_ok=True)
+    os.chmod(path, mode)
+    os.chown(path, uid, gid)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "files": {"type": "list", "elements": "dict", "required": True, "options": {
+                "path": {"type": "path", "required": True},
+                "state": {"type": "str", "choices": ["file", "directory"], "default": "file"},
+                "content": {"type": "str"},
+                "owner": {"type": "str", "default": "root"},
+                "group": {"type": "str", "default": "root"},
+                "mode": {"type": "str", "required": True},
+            }},
+            "secrets": {"type": "dict", "default": {}, "no_log": True},
+        },
+        supports_check_mode=True,
+    )
+    secrets = module.params["secrets"]
+    for entry in module.params["files"]:
+        if entry["path"] in secrets and entry["content"] is not None:
+            module.fail_json(msg=f"{entry['path']} has content and is in secrets; give it one of them.")
+    # Every entry is read and checked before the first change, so a bad entry leaves the host as it was.
+    plan = [inspect(module, entry, secrets) for entry in module.params["files"]]
+    for _row, _diff, change in plan:
+        if change and not module.check_mode:
+            try:
+                apply(*change)
+            except OSError as error:
+                module.fail_json(msg=f"Could not make {change[0]} on this host: {error}. Check that its parent "
+                                     "directory exists (list that first) and the file system is writable.")
+    rows = [row for row, _diff, _change in plan]
+    diffs = [diff for _row, diff, _change in plan if diff]
+    result = {"changed": any(row["changed"] for row in rows), "files": rows}
+    if module._diff:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""host_files run as Ansible runs it (a module process given its arguments), on this machine's own files."""
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+from dockyard.collection import collections_path
+
+SECRET = "planted-secret-7d1c0f"
+
+
+def run(tmp_path, files, secrets=None, check=False):
+    args = {"files": files, "secrets": secrets or {}, "_ansible_check_mode": check, "_ansible_diff": True}
+    (tmp_path / "args.json").write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
+    out = subprocess.run(
+        [sys.executable, "-m", "ansible_collections.dockyard.fleet.plugins.modules.host_files",
+         str(tmp_path / "args.json")],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(collections_path())})
+    return json.loads(out.stdout), out.stdout
+
+
+def entries(tmp_path):
+    base = tmp_path / "etc"
+    return base, [
+        {"path": str(base), "state": "directory", "mode": "0700"},
+        {"path": str(base / "config.yml"), "content": "port: 5000\n", "mode": "0644"},
+        {"path": str(base / "key.pem"), "mode": "0600"},
+    ]
+
+
+def test_check_mode_predicts_the_set_and_the_run_makes_exactly_it_then_nothing(tmp_path):
+    base, files = entries(tmp_path)
+    secrets = {str(base / "key.pem"): SECRET + "\n"}
+    predicted, _ = run(tmp_path, files, secrets, check=True)
+    assert predicted["changed"] and not base.exists()
+    made, output = run(tmp_path, files, secrets)
+    assert [row["changed"] for row in made["files"]] == [row["changed"] for row in predicted["files"]] == [True] * 3
+    assert made["diff"] == predicted["diff"]
+    assert SECRET not in output and "port: 5000" in json.dumps(made["diff"])
+    assert stat.S_IMODE(base.stat().st_mode) == 0o700
+    assert (base / "key.pem").read_text() == SECRET + "\n"
+    assert stat.S_IMODE((base / "key.pem").stat().st_mode) == 0o600
+    again, _ = run(tmp_path, files, secrets)
+    assert not again["changed"] and "diff" in again and again["diff"] == []
+    assert again["files"][1]["checksum"] == made["files"][1]["checksum"]
+
+
+def test_a_changed_mode_or_content_is_put_back_and_shown(tmp_path):
+    base, files = entries(tmp_path)
+    secrets = {str(base / "key.pem"): SECRET}
+    run(tmp_path, files, secrets)
+    (base / "config.yml").write_text("port: 6000\n")
+    (base / "key.pem").chmod(0o644)
+    result, output = run(tmp_path, files, secrets)
+    assert [row["changed"] for row in result["files"]] == [False, True, True]
+    assert "port: 6000" in result["diff"][0]["before"] and result["diff"][0]["after"] == "port: 5000\n"
+    assert result["diff"][1]["before_header"].endswith("(mode 0644)") and SECRET not in output
+    assert (base / "config.yml").read_text() == "port: 5000\n"
+    assert stat.S_IMODE((base / "key.pem").stat().st_mode) == 0o600
+
+
+def test_a_directory_where_a_file_belongs_fails_and_changes_nothing(tmp_path):
+    base, files = entries(tmp_path)
+    (base / "config.yml").mkdir(parents=True)
+    base.chmod(0o755)
+    result, _ = run(tmp_path, files, {str(base / "key.pem"): SECRET})
+    assert result["failed"] and "is a directory on this host" in result["msg"]
+    assert not (base / "key.pem").exists() and stat.S_IMODE(base.stat().st_mode) == 0o755
