@@ -15,6 +15,7 @@ import concurrent.futures
 import io
 import json
 import platform
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -77,20 +78,51 @@ def phases(result) -> dict[str, float]:
     return {p: round(totals[p], 1) for p in PHASES if p in totals}
 
 
+def profile(result) -> dict:
+    """Where the control machine's time went, per task and per phase: each task's wall time and controller CPU run
+    from its start to the next task's start (the linear strategy runs one task at a time on all hosts)."""
+    starts = result.task_starts
+    # The last task ends with the run: its CPU is counted to the end, its wall time is not known (taken as none).
+    ends = [*starts[1:], {"cpu": result.cpu, "time": starts[-1]["time"] if starts else 0}]
+    hosts_per_task: dict[str, int] = {}
+    for event in result.results:
+        hosts_per_task[event["uuid"]] = hosts_per_task.get(event["uuid"], 0) + 1
+    tasks: dict[tuple, dict] = {}
+    phase_cpu: dict[str, float] = {}
+    phase = "preflight"
+    for start, end in zip(starts, ends, strict=True):
+        phase = start.get("role") or phase
+        key = (start.get("role") or "", start["task"])
+        row = tasks.setdefault(key, {"role": key[0], "task": key[1], "cpu": 0.0, "wall": 0.0, "host_tasks": 0})
+        row["cpu"] += end["cpu"] - start["cpu"]
+        row["wall"] += max(end["time"] - start["time"], 0)
+        row["host_tasks"] += hosts_per_task.get(start["uuid"], 0)
+        phase_cpu[phase] = phase_cpu.get(phase, 0) + end["cpu"] - start["cpu"]
+    top = sorted(tasks.values(), key=lambda r: -r["cpu"])
+    host_tasks = len(result.results)
+    return {"host_tasks": host_tasks, "tasks": len(starts),
+            "cpu_per_host_task": round(result.cpu / host_tasks, 3) if host_tasks else 0,
+            "phase_cpu": {p: round(phase_cpu[p], 1) for p in PHASES if p in phase_cpu},
+            "top_tasks": [{**r, "cpu": round(r["cpu"], 2), "wall": round(r["wall"], 2)} for r in top[:12]]}
+
+
 def dockyard_runs(inventory: Path, addresses: list[str], work: Path) -> dict:
     stacks = {"stacks": [{"name": "web", "compose_file": str(STACK / "compose.yml")}]}
     common = ["engine_source=bundle", json.dumps(stacks)]
     out: dict = {}
 
     def timed(name, extra):
-        started = time.monotonic()
+        started, cpu = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
         result = run_playbook("site.yml", str(inventory), extra_vars=extra, stream=io.StringIO())
         if result.exit_code:
             raise RuntimeError(f"{name}: site.yml failed, see {result.log_path}")
+        seconds, used = time.monotonic() - started, resource.getrusage(resource.RUSAGE_CHILDREN)
         serving = http_everywhere(addresses)
-        out[name] = {"seconds": round(time.monotonic() - started, 1), "http_wait": round(serving, 1),
+        out[name] = {"seconds": round(seconds, 1), "http_wait": round(serving, 1),
+                     # The whole ansible-playbook process tree, as the kernel counted it when it ended.
+                     "controller_cpu": round(used.ru_utime + used.ru_stime - cpu.ru_utime - cpu.ru_stime, 1),
                      "changed": sum(s["changed"] for s in result.stats.values()), "phases": phases(result),
-                     "log": str(result.log_path)}
+                     "profile": profile(result), "log": str(result.log_path)}
 
     timed("bare_to_stack", common)
     timed("noop", common)
@@ -202,6 +234,16 @@ def table(results: dict) -> str:
                      f"{parts}")
         limit = " ".join(f"{k}={v}" for k, v in r["physical_limit"]["phases"].items())
         lines.append(f"{'':>5}  {'':>11}  limit: {limit}")
+        for run in ("bare_to_stack", "noop", "one_change"):
+            prof = r[run]["profile"]
+            cpu = " ".join(f"{k}={v}" for k, v in prof["phase_cpu"].items())
+            lines.append(f"{'':>5}  {'':>11}  {run}: controller CPU {r[run]['controller_cpu']}s over "
+                         f"{prof['host_tasks']} host-tasks ({prof['tasks']} tasks), "
+                         f"{prof['cpu_per_host_task']}s per host-task; CPU by phase: {cpu}")
+        lines.append(f"{'':>5}  {'':>11}  no-op's costliest tasks (controller CPU s / wall s / host-tasks):")
+        lines.extend(f"{'':>5}  {'':>13}{t['cpu']:>6} {t['wall']:>6} {t['host_tasks']:>4}  "
+                     f"{t['role'] + ' : ' if t['role'] else ''}{t['task'][:70]}"
+                     for t in r["noop"]["profile"]["top_tasks"][:8])
     return "\n".join(lines)
 
 

@@ -32,7 +32,14 @@ def _task_fields(task):
         "task": task.name or task.action,
         "role": task._role.get_name(include_role_fqcn=False) if task._role else None,
         "action": task.action,
+        "uuid": task._uuid,
     }
+
+
+def _controller_cpu():
+    """CPU seconds the control machine spent on this run so far: ansible-playbook and the workers it reaped."""
+    times = os.times()
+    return round(times.user + times.system + times.children_user + times.children_system, 3)
 
 
 def _failed_items(data):
@@ -107,7 +114,7 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._task_started[task._uuid] = time.time()
-        self._emit("task_start", **_task_fields(task))
+        self._emit("task_start", cpu=_controller_cpu(), **_task_fields(task))
 
     def v2_playbook_on_handler_task_start(self, task):
         self.v2_playbook_on_task_start(task, False)
@@ -130,4 +137,4 @@ class CallbackModule(CallbackBase):
             summary = stats.summarize(host)
             hosts[host] = {key: summary.get(key, 0) for key in
                            ("ok", "changed", "failures", "unreachable", "skipped", "rescued", "ignored")}
-        self._emit("stats", hosts=hosts)
+        self._emit("stats", hosts=hosts, cpu=_controller_cpu())

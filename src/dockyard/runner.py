@@ -33,6 +33,8 @@ class RunResult:
     stats: dict[str, dict[str, int]] = field(default_factory=dict)
     failures: list[dict] = field(default_factory=list)
     results: list[dict] = field(default_factory=list)  # every task result event, in order
+    task_starts: list[dict] = field(default_factory=list)  # every task_start event (with the controller's CPU)
+    cpu: float = 0.0  # controller CPU seconds of the whole run, as Ansible counted it at the end
     started: str = ""  # UTC, ISO 8601
 
     @property
@@ -146,7 +148,9 @@ def _run(playbook, inventory, title, stream, options) -> RunResult:
                         continue
                     where.follow(event)
                     if event["event"] == "stats":
-                        result.stats = event["hosts"]
+                        result.stats, result.cpu = event["hosts"], event.get("cpu", 0.0)
+                    elif event["event"] == "task_start":
+                        result.task_starts.append(event)
                     elif "host" in event:
                         result.results.append(event)
                         if event["event"] in ("failed", "unreachable") and not event.get("ignored"):
