@@ -101,6 +101,8 @@ def profile(result) -> dict:
     top = sorted(tasks.values(), key=lambda r: -r["cpu"])
     host_tasks = len(result.results)
     return {"host_tasks": host_tasks, "tasks": len(starts),
+            # Reading the playbooks, roles and inventory before the first task.
+            "startup_cpu": round(starts[0]["cpu"], 1) if starts else 0,
             "cpu_per_host_task": round(result.cpu / host_tasks, 3) if host_tasks else 0,
             "phase_cpu": {p: round(phase_cpu[p], 1) for p in PHASES if p in phase_cpu},
             "top_tasks": [{**r, "cpu": round(r["cpu"], 2), "wall": round(r["wall"], 2)} for r in top[:12]]}
@@ -236,7 +238,7 @@ def table(results: dict) -> str:
         lines.append(f"{'':>5}  {'':>11}  limit: {limit}")
         for run in ("bare_to_stack", "noop", "one_change"):
             prof = r[run]["profile"]
-            cpu = " ".join(f"{k}={v}" for k, v in prof["phase_cpu"].items())
+            cpu = " ".join(f"{k}={v}" for k, v in {"startup": prof["startup_cpu"], **prof["phase_cpu"]}.items())
             lines.append(f"{'':>5}  {'':>11}  {run}: controller CPU {r[run]['controller_cpu']}s over "
                          f"{prof['host_tasks']} host-tasks ({prof['tasks']} tasks), "
                          f"{prof['cpu_per_host_task']}s per host-task; CPU by phase: {cpu}")
