@@ -48,3 +48,10 @@ def test_argument_spec_matches_defaults_key_for_key(role):
     for name, option in options.items():
         assert option.get("default") == defaults.get(name), name
         assert name.startswith(f"{role}_"), f"{name} is not prefixed with the role name"
+
+
+def test_the_docker_action_group_lists_every_module_that_talks_to_an_engine():
+    """module_defaults for group/dockyard.fleet.docker must reach every module that takes docker_host."""
+    talks = sorted(p.stem for p in (ROOT / "plugins/modules").glob("*.py") if "COMMON_ARGS" in p.read_text())
+    group = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())["action_groups"]["docker"]
+    assert group == talks and "engine_info" in talks and "host_files" not in talks
