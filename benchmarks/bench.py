@@ -127,7 +127,12 @@ def dockyard_runs(inventory: Path, addresses: list[str], work: Path) -> dict:
                      "profile": profile(result), "log": str(result.log_path)}
 
     timed("bare_to_stack", common)
+    # Twice: the first may still share the CPUs with the stack's containers starting on every host.
     timed("noop", common)
+    first = out.pop("noop")
+    timed("noop", common)
+    if first["seconds"] < out["noop"]["seconds"]:
+        out["noop"] = first
     changed = work / "web"
     shutil.copytree(STACK, changed)
     compose = yaml.safe_load((changed / "compose.yml").read_text())

@@ -1,4 +1,5 @@
 import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.lab import image_contexts
+from dockyard.runner import run_playbook
 
 LAB = "itest"
 CONTAINERS = [f"dockyard-{LAB}-node{i}" for i in (1, 2, 3)]
@@ -51,6 +53,15 @@ def lab(tmp_path_factory):
     """A 3-host lab for the whole session."""
     with fresh_lab(tmp_path_factory, LAB) as inventory_dir:
         yield inventory_dir
+
+
+@pytest.fixture(scope="session")
+def converged(lab):
+    """The session lab with the platform site.yml makes of it (Engine, registry, the lab's images, swarm): what
+    a file needs to run alone, and a no-op when an earlier file of the session converged it already."""
+    out = io.StringIO()
+    assert run_playbook("site.yml", str(lab / "hosts.yml"), stream=out).exit_code == 0, out.getvalue()
+    return lab
 
 
 def docker_info(container):

@@ -1,17 +1,14 @@
 """The networks and storage roles through `dockyard up` on lab hosts: traffic between hosts, one call per host,
 refused declarations, purge, the data-root move and encrypted overlays. (That each declared object exists as
-declared is the molecule scenarios' verify.) Runs after test_engine.py configured the Engines and formed the
-swarm."""
+declared is the molecule scenarios' verify.) The session lab is converged first (the overlay needs the swarm, the
+containers the registry's images), so the file also runs alone."""
 
-import io
 import json
 import subprocess
 
 import pytest
 from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import ESP_PROBE
 from conftest import CONTAINERS, address, dockyard, on_host
-
-from dockyard.runner import run_playbook
 
 pytestmark = pytest.mark.lab
 
@@ -37,11 +34,8 @@ def inspect(container, kind, name):
 
 
 @pytest.fixture(scope="module")
-def declared(lab):
-    out = io.StringIO()
-    for playbook in ("engine.yml", "swarm.yml"):  # no-ops after the earlier tests; the overlay needs the swarm
-        assert run_playbook(playbook, str(lab / "hosts.yml"), stream=out).exit_code == 0, out.getvalue()
-    run(lab, DECLARED)
+def declared(converged):
+    run(converged, DECLARED)
     return DECLARED
 
 
