@@ -26,8 +26,10 @@ demo: setup
 	$(BIN)/dockyard deploy examples/stacks/web/compose.yml -n web -i inventory/lab/hosts.yml
 	$(BIN)/dockyard status -i inventory/lab/hosts.yml
 
+# The fast tier first: a unit test that fails costs seconds, not the lab's half hour.
 test: setup lint
-	$(BIN)/pytest -ra tests
+	$(BIN)/pytest -ra tests/unit
+	$(BIN)/pytest -ra tests/integration
 
 # ansible-lint resolves dockyard.fleet.* through the same collection link the runner makes.
 lint: setup
