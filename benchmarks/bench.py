@@ -83,7 +83,7 @@ def profile(result) -> dict:
     from its start to the next task's start (the linear strategy runs one task at a time on all hosts)."""
     starts = result.task_starts
     # The last task ends with the run: its CPU is counted to the end, its wall time is not known (taken as none).
-    ends = [*starts[1:], {"cpu": result.cpu, "time": starts[-1]["time"] if starts else 0}]
+    ends = [*starts[1:], {"cpu": result.cpu, "time": starts[-1]["time"]}] if starts else []
     hosts_per_task: dict[str, int] = {}
     for event in result.results:
         hosts_per_task[event["uuid"]] = hosts_per_task.get(event["uuid"], 0) + 1

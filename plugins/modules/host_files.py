@@ -106,15 +106,12 @@ def ids(module, entry):
     return uid, gid
 
 
-def differences(entry, current, wanted_mode, uid, gid, data):
-    """What differs between the entry and what is on the host (current: an os.stat result or None)."""
+def differences(current, old, wanted_mode, uid, gid, data):
+    """What differs between the entry and what is on the host (current: an os.stat result or None; old: the file's
+    content when the entry is a file that exists)."""
     if current is None:
         return ["missing"]
-    found = []
-    if data is not None:
-        with open(entry["path"], "rb") as handle:
-            if handle.read() != data:
-                found.append("content")
+    found = ["content"] if data is not None and old != data else []
     if stat.S_IMODE(current.st_mode) != wanted_mode:
         found.append(f"mode {stat.S_IMODE(current.st_mode):04o}")
     if uid is None or (current.st_uid, current.st_gid) != (uid, gid):
@@ -138,27 +135,28 @@ def inspect(module, entry, secrets):
     if current is not None and stat.S_ISDIR(current.st_mode) != (data is None):
         module.fail_json(msg=f"{path} is {'a directory' if data is not None else 'not a directory'} on this host, "
                              f"where dockyard keeps a {entry['state']}; move it away and run again.")
-    found = differences(entry, current, mode, uid, gid, data)
+    old = None
+    if current is not None and data is not None:
+        with open(path, "rb") as handle:
+            old = handle.read()
+    found = differences(current, old, mode, uid, gid, data)
     row = {"path": path, "changed": bool(found)}
     if data is not None:
         row["checksum"] = hashlib.sha1(data).hexdigest()
     if not found:
         return row, None, None
+    rewrite = data is not None and ("content" in found or current is None)
     wanted = f"{entry['owner']}:{entry['group']} {entry['mode']}"
     diff = {"before_header": f"{path} ({', '.join(found)})", "after_header": f"{path} ({wanted})",
             "before": "", "after": f"directory {wanted}\n" if data is None else ""}
-    if data is not None and ("content" in found or current is None):
-        if secret:
-            diff["before"] = "" if current is None else "(secret)\n"
-            diff["after"] = f"(secret, {len(data)} bytes)\n"
-        else:
-            diff["after"] = text
-            if current is not None:
-                with open(path, encoding="utf-8", errors="replace") as handle:
-                    diff["before"] = handle.read()
+    if rewrite and secret:
+        diff["before"] = "" if current is None else "(secret)\n"
+        diff["after"] = f"(secret, {len(data)} bytes)\n"
+    elif rewrite:
+        diff["before"] = "" if old is None else old.decode("utf-8", errors="replace")
+        diff["after"] = text
     elif current is not None:
         diff["before"], diff["after"] = ", ".join(found) + "\n", wanted + "\n"
-    rewrite = data is not None and ("content" in found or current is None)
     return row, diff, (path, data is None, data if rewrite else None, mode, uid, gid)
 
 
