@@ -126,7 +126,10 @@ def inspect(module, entry, secrets):
     if entry["state"] == "file" and text is None:
         module.fail_json(msg=f"{path}: a file needs its content, in content or in secrets.")
     data = None if entry["state"] == "directory" else text.encode()
-    mode = int(entry["mode"], 8)
+    try:
+        mode = int(entry["mode"], 8)
+    except ValueError:
+        module.fail_json(msg=f"{path}: mode {entry['mode']!r} is not octal permission bits such as \"0600\".")
     uid, gid = ids(module, entry)
     try:
         current = os.lstat(path)

@@ -68,3 +68,12 @@ def test_a_directory_where_a_file_belongs_fails_and_changes_nothing(tmp_path):
     result, _ = run(tmp_path, files, {str(base / "key.pem"): SECRET})
     assert result["failed"] and "is a directory on this host" in result["msg"]
     assert not (base / "key.pem").exists() and stat.S_IMODE(base.stat().st_mode) == 0o755
+
+
+def test_a_mode_that_is_not_octal_fails_naming_the_file_and_changes_nothing(tmp_path):
+    base, files = entries(tmp_path)
+    files[1]["mode"] = "rw-r--r--"
+    result, _ = run(tmp_path, files, {str(base / "key.pem"): SECRET})
+    assert result["failed"] and result["msg"] == f"{base / 'config.yml'}: mode 'rw-r--r--' is not octal permission " \
+                                                 'bits such as "0600".'
+    assert not base.exists()
