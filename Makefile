@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 HOSTS   ?= 3
 
-.PHONY: setup demo test lint unit integration molecule bench lab-down clean
+.PHONY: setup demo test lint unit integration molecule bench lab-down clean ee
 
 $(BIN)/dockyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,10 +33,18 @@ test: setup lint
 
 # ansible-lint resolves dockyard.fleet.* through the same collection link the runner makes.
 lint: setup
-	$(BIN)/ruff check src tests plugins benchmarks
+	$(BIN)/ruff check src tests plugins benchmarks setup.py
 	$(BIN)/yamllint --strict .
 	PATH=$(CURDIR)/$(BIN):$$PATH ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/.dockyard/collections \
 	  $(BIN)/ansible-lint --offline --profile production
+
+# The execution environment's build context for AWX / Automation Controller (docs/scale.md), in dist/ee/:
+# the collection built into dist/, then `ansible-builder create`. Build and push the image from there.
+ee: setup
+	rm -rf dist/ee dist/build
+	$(BIN)/ansible-galaxy collection build --output-path dist/build .
+	mv dist/build/dockyard-fleet-*.tar.gz dist/dockyard-fleet.tar.gz && rmdir dist/build
+	$(BIN)/ansible-builder create -f execution-environment.yml -c dist/ee
 
 unit: setup
 	$(BIN)/pytest -ra tests/unit
@@ -64,4 +72,4 @@ lab-down: setup
 	$(BIN)/dockyard lab down
 
 clean: lab-down
-	rm -rf $(VENV) .dockyard
+	rm -rf $(VENV) .dockyard build dist

@@ -26,7 +26,7 @@ import ansible
 import yaml
 
 from dockyard import lab
-from dockyard.collection import collection_root
+from dockyard.collection import SHIPPED_CONFIG, collection_root, state_root
 from dockyard.runner import run_playbook
 
 ROOT = collection_root()
@@ -222,7 +222,7 @@ def bench(count: int, work: Path) -> dict:
     try:
         spec, hosts = lab_fresh(name, count)
         runs = dockyard_runs(spec.inventory_path, [h.address for h in hosts], work)
-        bundle = max((ROOT / ".dockyard" / "bundles").glob("*.tar"), key=lambda p: p.stat().st_mtime)
+        bundle = max((state_root() / "bundles").glob("*.tar"), key=lambda p: p.stat().st_mtime)
         spec, hosts = lab_fresh(name, count)
         runs["physical_limit"] = physical_limit(spec, hosts, bundle, work)
     finally:
@@ -266,7 +266,7 @@ def main(argv=None) -> int:
     record = {"schema": "dockyard.bench/1", "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
               "ansible_core": ansible.__version__, "python": platform.python_version(),
               "cpus": len(__import__("os").sched_getaffinity(0)), "engine_source": "bundle",
-              "settings": (ROOT / "ansible.cfg").read_text(), "results": results}
+              "settings": SHIPPED_CONFIG.read_text(), "results": results}
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")

@@ -1,3 +1,5 @@
 """dockyard: one Ansible inventory in, a working container platform out."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version
+
+__version__ = version("dockyard")

@@ -12,25 +12,41 @@ from dockyard.errors import EnvironmentProblem
 EVENTS_CALLBACK = "dockyard.fleet.events"
 
 
+PACKAGE = Path(__file__).resolve().parent
+# Where a built wheel carries the collection (setup.py copies it there); a source checkout is the collection.
+PACKAGED = PACKAGE / "collection"
+SHIPPED_CONFIG = PACKAGE / "ansible.cfg"
+
+
 def collection_root() -> Path:
-    """The repository root, which is the collection dockyard.fleet."""
-    root = Path(__file__).resolve().parents[2]
-    if not (root / "galaxy.yml").is_file():
-        raise EnvironmentProblem(
-            f"dockyard cannot find its Ansible collection (no galaxy.yml in {root}). "
-            "Install dockyard from its source tree with `pip install -e .` (the Makefile does this)."
-        )
-    return root
+    """The collection dockyard.fleet: the copy an installed wheel carries, else the source checkout's root."""
+    for root in (PACKAGED / "ansible_collections" / "dockyard" / "fleet", PACKAGE.parents[1]):
+        if (root / "galaxy.yml").is_file():
+            return root
+    raise EnvironmentProblem(
+        f"dockyard cannot find its Ansible collection (neither {PACKAGED} nor a source checkout around {PACKAGE}). "
+        "Install dockyard from a wheel built from its source (`pip install <checkout>`) or from its source tree "
+        "(`pip install -e <checkout>`)."
+    )
+
+
+def state_root() -> Path:
+    """Where dockyard keeps what it makes between runs (logs, CA, bundles, keys): DOCKYARD_STATE_DIR if set,
+    else .dockyard in the current directory, the project the operator runs dockyard from."""
+    return Path(os.environ.get("DOCKYARD_STATE_DIR") or Path.cwd() / ".dockyard").absolute()
 
 
 def collections_path() -> Path:
-    """A directory with ansible_collections/dockyard/fleet pointing at the collection root.
+    """A directory with ansible_collections/dockyard/fleet: the wheel's copy as it is, or for a checkout a link
+    to its root.
 
     Ansible finds collections only under ansible_collections/<namespace>/<name>; a link
     inside the checkout (.dockyard/ is git-ignored) makes the source tree importable
     without ansible-galaxy, and each checkout gets its own.
     """
     root = collection_root()
+    if root.is_relative_to(PACKAGED):
+        return PACKAGED
     base = root / ".dockyard" / "collections"
     link = base / "ansible_collections" / "dockyard" / "fleet"
     if not link.is_symlink() or link.resolve() != root:
@@ -44,15 +60,15 @@ def collections_path() -> Path:
 
 def merged_config(user_files=None) -> Path:
     """The shipped ansible.cfg, or a copy of it overlaid with the user's own settings where they have any."""
-    shipped = collection_root() / "ansible.cfg"
+    shipped = SHIPPED_CONFIG
     candidates = user_files if user_files is not None else [Path.cwd() / "ansible.cfg", Path.home() / ".ansible.cfg"]
     user = next((p for p in candidates if p.is_file() and p.resolve() != shipped.resolve()), None)
     if user is None:
         return shipped
     config = configparser.ConfigParser(interpolation=None)
     config.read([shipped, user], encoding="utf-8")  # later files win, setting by setting
-    merged = collection_root() / ".dockyard" / "ansible.cfg"
-    merged.parent.mkdir(parents=True, exist_ok=True)
+    merged = state_root() / "ansible.cfg"
+    merged.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     with open(merged, "w", encoding="utf-8") as handle:
         handle.write(f"# dockyard's ansible.cfg with the settings of {user} over it; made for each run.\n")
         config.write(handle)

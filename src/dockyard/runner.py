@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockyard.collection import ansible_env, collection_root, playbook_path
+from dockyard.collection import ansible_env, collection_root, playbook_path, state_root
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError
 from dockyard.progress import make_progress, task_label
 
@@ -47,8 +47,8 @@ class RunResult:
 
 
 def state_dir(name: str) -> Path:
-    """A directory of the state directory (.dockyard/ beside the project), readable by its owner only."""
-    base = collection_root() / ".dockyard"
+    """A directory of the state directory (collection.state_root()), readable by its owner only."""
+    base = state_root()
     path = base / name
     for directory in (base, path):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)

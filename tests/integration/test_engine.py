@@ -15,7 +15,7 @@ import pytest
 import yaml
 from conftest import CONTAINERS, docker_info, dockyard, load_image, on_host
 
-from dockyard.collection import collection_root
+from dockyard.collection import state_root
 from dockyard.report import SCHEMA_PATH
 from dockyard.runner import run_playbook
 
@@ -87,7 +87,7 @@ def flip_byte(handle, offset):
 
 
 def test_a_bundle_changed_after_it_was_built_is_refused_on_the_control_machine_and_replaced_on_a_host(inventory):
-    archive = max((collection_root() / ".dockyard" / "bundles").glob("*.tar"), key=lambda p: p.stat().st_mtime)
+    archive = max((state_root() / "bundles").glob("*.tar"), key=lambda p: p.stat().st_mtime)
     original = archive.read_bytes()
     with tarfile.open(archive) as tar:
         deb = next(m for m in tar if m.name.endswith(".deb"))

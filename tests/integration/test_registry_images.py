@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from conftest import CONTAINERS, EXAMPLES, address, dockyard, on_host
 
-from dockyard.collection import collection_root
+from dockyard.collection import state_root
 from dockyard.runner import run_playbook
 
 pytestmark = pytest.mark.lab
@@ -28,7 +28,7 @@ def curl(lab, *args, scope="repository:web:pull,delete", user="dockyard"):
     """The registry's HTTP API from this machine, with the collection's CA and a token for ``scope`` from the
     registry's token server, got with the lab's push login."""
     password = (lab / "registry.password").read_text()
-    ca = ["--cacert", str(collection_root() / ".dockyard" / "pki" / "ca.crt")]
+    ca = ["--cacert", str(state_root() / "pki" / "ca.crt")]
     registry = f"{address(CONTAINERS[0])}:5000"
     token = json.loads(subprocess.run(
         ["curl", "-sf", *ca, "-u", f"{user}:{password}", "-G", f"https://{address(CONTAINERS[0])}:5001/token",

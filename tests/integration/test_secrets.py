@@ -18,11 +18,11 @@ import pytest
 import yaml
 from conftest import CONTAINERS, dockyard, on_host
 
-from dockyard.collection import collection_root
+from dockyard.collection import state_root
 
 pytestmark = pytest.mark.lab
 
-STATE = collection_root() / ".dockyard"
+STATE = state_root()
 MANAGER = CONTAINERS[0]
 
 

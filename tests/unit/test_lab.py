@@ -6,6 +6,7 @@ import yaml
 
 from dockyard import lab
 from dockyard.errors import UsageError
+from dockyard.lab import image
 
 
 def spec(hosts=3, managers=1, name="t"):
@@ -59,7 +60,7 @@ def test_pick_subnet_skips_every_overlap():
 def test_recipe_hash_is_stable_and_follows_the_recipe(monkeypatch):
     first = lab.recipe_hash()
     assert first == lab.recipe_hash() and len(first) == 12
-    monkeypatch.setattr(lab, "PACKAGES", (*lab.PACKAGES, "vim"))
+    monkeypatch.setattr(image, "PACKAGES", (*image.PACKAGES, "vim"))
     assert lab.recipe_hash() != first
 
 

@@ -1,0 +1,216 @@
+"""Lab hosts as containers: the network, creating, converging and removing hosts, SSH readiness, status, and the
+kernel features the hosts share with this machine."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import time
+from pathlib import Path
+
+from dockyard.errors import DockyardError, EnvironmentProblem
+from dockyard.lab.docker import docker, docker_json
+from dockyard.lab.image import ensure_control_machine, ensure_image, image_contexts
+from dockyard.lab.inventory import LabHost, LabSpec, ensure_secrets, render_inventory
+
+LABEL = "dockyard.lab"
+SUBNET_POOL = ipaddress.ip_network("172.29.0.0/16")
+# Every capability the Engine knows except SYS_RESOURCE (it fails here); --privileged
+# fails on this kind of kernel ("unable to apply caps").
+RUN_SECURITY = (
+    "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
+    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+    "--security-opt", "systempaths=unconfined",
+    "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+    "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+)
+
+
+
+def pick_subnet(used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
+    for candidate in SUBNET_POOL.subnets(new_prefix=24):
+        if not any(candidate.overlaps(u) for u in used):
+            return candidate
+    raise EnvironmentProblem(f"No free /24 left in {SUBNET_POOL} for a lab network; remove unused Docker networks.")
+
+
+def lab_containers(name: str) -> list[dict]:
+    ids = docker("ps", "-a", "-q", "--filter", f"label={LABEL}={name}").stdout.split()
+    return docker_json("inspect", *ids) if ids else []
+
+
+def lab_network(spec_name: str) -> dict | None:
+    found = docker_json("network", "inspect", f"dockyard-{spec_name}")
+    return found[0] if found and found[0]["Labels"].get(LABEL) == spec_name else None
+
+
+def ensure_network(spec: LabSpec) -> ipaddress.IPv4Network:
+    existing = lab_network(spec.name)
+    if existing:
+        return ipaddress.ip_network(existing["IPAM"]["Config"][0]["Subnet"])
+    ids = docker("network", "ls", "-q").stdout.split()
+    used = [ipaddress.ip_network(cfg["Subnet"]) for net in docker_json("network", "inspect", *ids)
+            for cfg in (net.get("IPAM", {}).get("Config") or []) if ":" not in cfg.get("Subnet", ":")]
+    subnet = pick_subnet(used)
+    docker("network", "create", "--driver", "bridge", "--subnet", str(subnet),
+           "--gateway", str(subnet.network_address + 1), "--label", f"{LABEL}={spec.name}",
+           "--label", f"{LABEL}.inventory={spec.inventory_dir.resolve()}", spec.network)
+    return subnet
+
+
+def create_host(spec: LabSpec, host: LabHost, image: str) -> None:
+    labels = ["--label", f"{LABEL}={spec.name}", "--label", f"{LABEL}.host={host.name}"]
+    mounts = []
+    for volume, mount_point in host.volumes.items():
+        docker("volume", "create", *labels, volume)
+        mounts += ["-v", f"{volume}:{mount_point}"]
+    docker("create", "--name", host.container, "--hostname", host.name, "--network", spec.network,
+           "--ip", host.address, *labels, *RUN_SECURITY, *mounts,
+           "--stop-signal", "SIGRTMIN+3", image)
+    authorize(spec, host.container)
+    docker("start", host.container)
+
+
+def authorize(spec: LabSpec, container: str) -> None:
+    """The lab key is the only one a host accepts; a host kept from an earlier run may have another."""
+    docker("cp", f"{spec.key_path}.pub", f"{container}:/root/.ssh/authorized_keys")
+
+
+def remove_container(container: dict) -> None:
+    docker("rm", "-f", "-v", container["Id"])
+    for mount in container.get("Mounts", []):
+        if mount.get("Type") == "volume":
+            docker("volume", "rm", "-f", mount["Name"], check=False)
+
+
+def wait_for_ssh(hosts: list[LabHost], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    pending = list(hosts)
+    while pending:
+        pending = [h for h in pending if not ssh_answers(h.address)]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            names = ", ".join(f"{h.name} ({h.address})" for h in pending)
+            raise DockyardError(f"sshd did not answer on {names} within {timeout:.0f}s; "
+                                f"look inside with `docker exec -it {pending[0].container} journalctl -u ssh`.")
+        time.sleep(0.5)
+
+
+def write_known_hosts(spec: LabSpec, hosts: list[LabHost]) -> None:
+    """Each host's public host keys, read from the container itself, as ssh's known_hosts lines."""
+    lines = []
+    for host in hosts:
+        keys = docker("exec", host.container, "sh", "-c", "cat /etc/ssh/ssh_host_*_key.pub").stdout.splitlines()
+        lines += [f"{host.address} {' '.join(key.split()[:2])}" for key in keys if key.strip()]
+    spec.known_hosts_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def ssh_answers(address: str) -> bool:
+    try:
+        with socket.create_connection((address, 22), timeout=2) as sock:
+            return sock.recv(4).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def up(spec: LabSpec, mirror: str, run_playbook, out=print, fresh: bool = False) -> list[LabHost]:
+    """Create or converge the lab; running it twice keeps the same hosts, unless ``fresh`` asks for bare ones
+    (whatever a lab of that name had is removed first)."""
+    ensure_control_machine(run_playbook)
+    if fresh:
+        down(spec.name, out)
+    image = ensure_image(mirror, out)
+    ensure_secrets(spec)
+    image_contexts(spec.images_dir)
+    subnet = ensure_network(spec)
+    hosts = spec.layout(subnet)
+    wanted = {h.container: h for h in hosts}
+    for container in lab_containers(spec.name):
+        name = container["Name"].lstrip("/")
+        if name not in wanted:
+            out(f"removing {name}: not among the {spec.hosts} hosts asked for")
+            remove_container(container)
+            continue
+        authorize(spec, name)
+        if not container["State"]["Running"]:
+            docker("start", name)
+        wanted.pop(name, None)
+    for host in wanted.values():
+        out(f"creating {host.name} ({host.address})")
+        create_host(spec, host, image)
+    wait_for_ssh(hosts)
+    write_known_hosts(spec, hosts)
+    text = render_inventory(spec, hosts)
+    if not spec.inventory_path.is_file() or spec.inventory_path.read_text(encoding="utf-8") != text:
+        spec.inventory_path.write_text(text, encoding="utf-8")
+    return hosts
+
+
+def down(name: str, out=print) -> int:
+    """Remove every container, volume, network and file the lab ``name`` made. Returns what was removed."""
+    removed = 0
+    for container in lab_containers(name):
+        remove_container(container)
+        removed += 1
+    for volume in docker("volume", "ls", "-q", "--filter", f"label={LABEL}={name}").stdout.split():
+        docker("volume", "rm", "-f", volume)
+    network = lab_network(name)
+    if network:
+        recorded = network["Labels"].get(f"{LABEL}.inventory")
+        docker("network", "rm", network["Id"])
+        if recorded:  # only the directory `lab up` wrote to, never the current one by default
+            inventory_dir = Path(recorded)
+            for generated in ("hosts.yml", "known_hosts", "id_ed25519", "id_ed25519.pub", "registry.password"):
+                (inventory_dir / generated).unlink(missing_ok=True)
+            shutil.rmtree(inventory_dir / "images", ignore_errors=True)
+            if inventory_dir.is_dir() and not any(inventory_dir.iterdir()):
+                inventory_dir.rmdir()
+        removed += 1
+    out(f"lab {name}: removed {removed} object(s)" if removed else f"lab {name}: nothing to remove")
+    return removed
+
+
+def kernel_features() -> dict[str, str]:
+    """Kernel features the platform relies on; lab hosts share this machine's kernel."""
+    release = os.uname().release
+    modules = Path("/lib/modules") / release
+
+    def has(proc_path: str, module: str) -> bool:
+        if Path(proc_path).exists() or Path("/sys/module", module).exists():
+            return True
+        return any(
+            f"/{module}.ko" in (modules / index).read_text(encoding="utf-8", errors="replace")
+            for index in ("modules.dep", "modules.builtin") if (modules / index).is_file()
+        )
+
+    features = {}
+    features["ipvs"] = ("present" if has("/proc/net/ip_vs", "ip_vs") else
+                        "MISSING: the Swarm routing mesh (ingress publishing, VIP load balancing) cannot work on "
+                        "these hosts; publish ports with `mode: host` and use `endpoint_mode: dnsrr`")
+    features["vxlan"] = "present" if has("/sys/module/vxlan", "vxlan") else "unknown (overlay networks need it)"
+    return features
+
+
+def status(name: str) -> list[dict]:
+    """One row per lab host: container state, address, systemd state and whether sshd answers."""
+    rows = []
+    for container in sorted(lab_containers(name), key=lambda c: c["Config"]["Labels"].get(f"{LABEL}.host", "")):
+        networks = container["NetworkSettings"]["Networks"]
+        address = next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), "-")
+        running = container["State"]["Running"]
+        systemd = "-"
+        if running:
+            probe = docker("exec", container["Id"], "systemctl", "is-system-running", check=False)
+            systemd = probe.stdout.strip() or probe.stderr.strip()
+        rows.append({
+            "host": container["Config"]["Labels"].get(f"{LABEL}.host", "?"),
+            "container": container["Name"].lstrip("/"),
+            "state": container["State"]["Status"],
+            "address": address,
+            "systemd": systemd,
+            "ssh": "answers" if running and address != "-" and ssh_answers(address) else "no",
+        })
+    return rows

@@ -1,0 +1,143 @@
+"""The lab's shape and what it writes for Ansible: hosts and addresses, the inventory with the groups of
+DESIGN.md, and the SSH key and registry password kept beside it."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from dockyard.collection import collection_root
+from dockyard.errors import UsageError
+
+FIRST_HOST_OFFSET = 11
+MAX_HOSTS = 50
+
+
+@dataclass(frozen=True)
+class LabHost:
+    name: str
+    container: str
+    address: str
+
+    @property
+    def volumes(self) -> dict[str, str]:
+        """Volume name -> mount point. overlay2 and a moved data-root need real file systems, not the
+        container's own overlay root: /var/lib/docker for the Engine, /srv for data the roles move there."""
+        return {f"{self.container}-docker": "/var/lib/docker", f"{self.container}-srv": "/srv"}
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """The lab ``lab up`` converges to: its name, hosts and where its inventory goes."""
+
+    name: str
+    hosts: int
+    managers: int
+    inventory_dir: Path
+
+    def __post_init__(self):
+        if not self.name.replace("-", "").isalnum() or not self.name[0].isalpha():
+            raise UsageError(f"--name {self.name!r}: use letters, digits and dashes, starting with a letter")
+        if not 1 <= self.hosts <= MAX_HOSTS:
+            raise UsageError(f"--hosts {self.hosts}: a lab has 1 to {MAX_HOSTS} hosts")
+        if self.managers < 1 or self.managers % 2 == 0 or self.managers > self.hosts:
+            raise UsageError(
+                f"--managers {self.managers}: Swarm needs an odd number of managers (1, 3, 5, ...) "
+                f"and no more than --hosts ({self.hosts}) to keep a quorum"
+            )
+
+    @property
+    def network(self) -> str:
+        return f"dockyard-{self.name}"
+
+    def host_names(self) -> list[str]:
+        return [f"node{i}" for i in range(1, self.hosts + 1)]
+
+    def layout(self, subnet: ipaddress.IPv4Network) -> list[LabHost]:
+        return [
+            LabHost(name, f"dockyard-{self.name}-{name}", str(subnet.network_address + FIRST_HOST_OFFSET + i))
+            for i, name in enumerate(self.host_names())
+        ]
+
+    @property
+    def key_path(self) -> Path:
+        return self.inventory_dir / "id_ed25519"
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.inventory_dir / "hosts.yml"
+
+    @property
+    def known_hosts_path(self) -> Path:
+        return self.inventory_dir / "known_hosts"
+
+    @property
+    def password_path(self) -> Path:
+        return self.inventory_dir / "registry.password"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.inventory_dir / "images"
+
+
+def default_managers(hosts: int) -> int:
+    return 1 if hosts < 5 else 3
+
+
+def inventory(spec: LabSpec, hosts: list[LabHost]) -> dict:
+    """The lab inventory with the groups of shared/DESIGN.md."""
+    names = [h.name for h in hosts]
+    managers, workers = names[: spec.managers], names[spec.managers:]
+    password_file = spec.password_path.resolve()
+    return {
+        "all": {
+            "vars": {
+                "ansible_user": "root",
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "ansible_ssh_private_key_file": str(spec.key_path.resolve()),
+                # Lab hosts make new host keys when they are created; `lab up` writes them to this file (read
+                # over `docker exec`, not over the network), and ssh accepts no other.
+                "ansible_ssh_common_args": f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile="
+                                          f"{spec.known_hosts_path.resolve()} -o LogLevel=ERROR",
+                "dockyard_lab": spec.name,
+                # The registry and the images, built here: no public registry is reachable from the lab.
+                "registry_password": f"{{{{ lookup('ansible.builtin.file', '{password_file}') }}}}",
+                "registry_image": "dockyard/registry:2.8",
+                "registry_image_context": str((spec.images_dir / "registry").resolve()),
+                "images_build": [
+                    {"name": "busybox", "tag": "1", "context": str((spec.images_dir / "busybox").resolve())},
+                    {"name": "web", "tag": "1", "context": str(collection_root() / "examples" / "stacks" / "web"),
+                     "build_args": {"BASE": "{{ registry_endpoint }}/busybox:1"}},
+                ],
+            },
+            "children": {
+                "docker_hosts": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts}},
+                "swarm_managers": {"hosts": dict.fromkeys(managers)},
+                "swarm_workers": {"hosts": dict.fromkeys(workers)},
+                "registry": {"hosts": dict.fromkeys(names[:1])},
+                "builders": {"hosts": dict.fromkeys(names[:1])},
+            },
+        }
+    }
+
+
+def render_inventory(spec: LabSpec, hosts: list[LabHost]) -> str:
+    header = (f"# Generated by `dockyard lab up --name {spec.name}`; `dockyard lab down` removes it.\n"
+              "# Edit a copy, not this file: the next `lab up` rewrites it.\n")
+    return header + yaml.safe_dump(inventory(spec, hosts), sort_keys=False, default_flow_style=False)
+
+
+def ensure_secrets(spec: LabSpec) -> None:
+    """The lab's SSH key and registry password, made once and kept with its inventory."""
+    spec.inventory_dir.mkdir(parents=True, exist_ok=True)
+    if not spec.key_path.is_file():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"dockyard-lab-{spec.name}",
+                        "-f", str(spec.key_path)], check=True)
+    if not spec.password_path.is_file():
+        spec.password_path.touch(mode=0o600)
+        spec.password_path.write_text(secrets.token_urlsafe(24), encoding="utf-8")
