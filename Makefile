@@ -4,7 +4,7 @@ BIN     := $(VENV)/bin
 PYTHON  ?= python3
 HOSTS   ?= 3
 
-.PHONY: setup demo test lint unit integration molecule bench lab-down clean ee
+.PHONY: setup demo test lint unit sanity integration molecule bench lab-down clean ee
 
 $(BIN)/dockyard: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,10 @@ demo: setup
 	$(BIN)/dockyard deploy examples/stacks/web/compose.yml -n web -i inventory/lab/hosts.yml
 	$(BIN)/dockyard status -i inventory/lab/hosts.yml
 
-# The fast tier first: a unit test that fails costs seconds, not the lab's half hour.
+# The fast tiers first: a unit test that fails costs seconds, not the lab's half hour.
 test: setup lint
 	$(BIN)/pytest -ra tests/unit
+	$(BIN)/python tests/sanity/run.py
 	$(BIN)/pytest -ra tests/integration
 
 # ansible-lint resolves dockyard.fleet.* through the same collection link the runner makes.
@@ -48,6 +49,11 @@ ee: setup
 
 unit: setup
 	$(BIN)/pytest -ra tests/unit
+
+# ansible-test sanity (validate-modules, compile, import, pylint, pep8, ...) on the collection as it ships
+# (tests/sanity/run.py); the first run makes ansible-test's virtual environments (a few minutes), later runs ~1 min.
+sanity: setup
+	$(BIN)/python tests/sanity/run.py
 
 integration: setup
 	$(BIN)/pytest -ra tests/integration

@@ -119,7 +119,7 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         if "context" not in args:
             raise AnsibleActionFail("image_build needs 'context', a directory on the control machine")
-        context = self._find_needle("files", args.pop("context"))
+        context = args["context"] = self._find_needle("files", args["context"])
         if not os.path.isdir(context):
             raise AnsibleActionFail(f"image_build: the context {context} is not a directory")
         dockerfile = args.get("dockerfile") or "Dockerfile"

@@ -12,7 +12,7 @@ description:
     parses Ansible's human output. Without E(DOCKYARD_EVENTS_FD) the plugin does nothing.
   - Results of C(no_log) tasks carry no output, only their status.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 requirements:
   - enable in callbacks_enabled (the runner does this)
 """

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 name: compose_inline
 short_description: Read a compose file's secret and config files, keeping the secrets apart
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 description:
   - Reads, on the control machine, the C(file) of every top-level secret and config, so
     M(dockyard.fleet.stack_deploy) on a manager gets everything in one call. Relative paths are taken from the

@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 name: kubernetes_manifests
 short_description: Render a compose stack as Kubernetes manifests, refusing what has no equivalent
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 description:
   - Takes what M(dockyard.fleet.compose_inline) read from a compose file (C(compose) and C(secrets)) and returns
     the Kubernetes objects of the stack - a Namespace named after the stack, a NetworkPolicy per compose network,

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 name: packages_to_install
 short_description: Which packages an install would change, from dpkg-query output
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 description:
   - Takes the output of C(dpkg-query --show --showformat '${Package} ${Version} ${db:Status-Abbrev}\n')
     and returns the wanted packages that are not installed, or not at the pinned version.

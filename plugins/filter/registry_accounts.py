@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 name: registry_accounts
 short_description: The registry token server's accounts, the same on every run
 version_added: 1.1.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 description:
   - Returns the C(accounts) mapping of the registry's token server - per account a PBKDF2-SHA256 hash of its
     password and the actions it may take (C(pull), or C(pull) and C(push)).

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 name: swarm_leader
 short_description: Choose the manager that leads a run from every inventory manager's swarm state
 version_added: 1.1.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 description:
   - Takes the swarm state of B(every) host in C(swarm_managers) (not only those in the play) and decides which
     manager leads the run and whether a new swarm may be created.
@@ -56,6 +56,7 @@ _value:
     problem: {description: Why the swarm must not be changed, and what to do; empty when it may., type: str}
 """
 
+
 def _names(hosts):
     return ", ".join(hosts)
 
@@ -99,7 +100,7 @@ def swarm_leader(managers, engines, why=None, predicting=False, inventory="INVEN
                       "it; otherwise run `docker swarm leave --force` on the managers of the other swarm and run "
                       "again")
     if healthy:
-        (hosts,) = healthy.values()
+        hosts = next(iter(healthy.values()))  # one swarm with a quorum
         return {"leader": hosts[0], "create": False, "problem": ""}
     if leaderless:
         lost = f"; {_names(unasked)} cannot be asked" if unasked else ""

@@ -6,7 +6,7 @@ DOCUMENTATION = r"""
 name: swarm_recovery
 short_description: Choose the manager to recover a swarm from, and the managers whose swarm state is stale
 version_added: 1.1.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 description:
   - Takes the M(dockyard.fleet.swarm_recover) result of every manager that answered, and their host names.
   - When some manager's swarm has a leader, there is nothing to rebuild; the swarm kept is the one recovered last

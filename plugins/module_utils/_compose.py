@@ -81,7 +81,7 @@ def parse_port(port, where):
         return {"Protocol": port.get("protocol", "tcp"), "TargetPort": int(port["target"]),
                 "PublishedPort": int(port["published"]) if "published" in port else None,
                 "PublishMode": port.get("mode", "ingress")}
-    text, _, protocol = str(port).partition("/")
+    text, _sep, protocol = str(port).partition("/")
     parts = text.split(":")
     if len(parts) > 2 or not all(p.isdigit() for p in parts):
         raise ComposeError(f"{where}: '{port}' is not PUBLISHED:TARGET[/PROTOCOL] (ranges and IPs are not supported)")
@@ -168,9 +168,10 @@ class Stack:
                 raise ComposeError(f"{kind}.{name} needs `file` (read on the control machine) or `content`")
             if kind == "secrets" and not key:
                 raise ComposeError("secret names need a key for their hash (secret_name_key)")
-            objects[name] = {"Name": content_name(self.name, name, content, key if kind == "secrets" else None),
-                            "Labels": dict(key_value_list(spec.get("labels"), f"{kind}.{name}.labels"), **self.labels),
-                            "Data": base64.b64encode(content.encode()).decode()}
+            objects[name] = {
+                "Name": content_name(self.name, name, content, key if kind == "secrets" else None),
+                "Labels": dict(key_value_list(spec.get("labels"), f"{kind}.{name}.labels"), **self.labels),
+                "Data": base64.b64encode(content.encode()).decode()}
         return objects
 
     def _refs(self, svc, kind, refs):

@@ -16,8 +16,8 @@ def report_and_apply(module, result, plan, summary, remove, create):
         result[action].append((desired or current)["Name"])
     result["changed"] = bool(plan)
     if module._diff:
-        result["diff"] = {"before": {c["Name"]: summary(c) for _, _, c in plan if c},
-                          "after": {d["Name"]: summary(d) for _, d, _ in plan if d}}
+        result["diff"] = {"before": {c["Name"]: summary(c) for _action, _desired, c in plan if c},
+                          "after": {d["Name"]: summary(d) for _action, d, _current in plan if d}}
     if module.check_mode:
         module.exit_json(**result)
     for _action, desired, current in plan:

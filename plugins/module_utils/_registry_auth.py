@@ -11,7 +11,8 @@ import os
 import re
 import urllib.error
 import urllib.parse
-import urllib.request
+
+from ansible.module_utils.urls import open_url
 
 CONFIG_PATH = "~/.docker/config.json"
 
@@ -38,7 +39,7 @@ def credentials(config, registry):
     entry = (config.get("auths") or {}).get(registry) or {}
     if not entry.get("auth"):
         return None
-    username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+    username, _sep, password = base64.b64decode(entry["auth"]).decode().partition(":")
     return username, password
 
 
@@ -50,7 +51,7 @@ def auth_header(registry, username, password):
 
 def registry_of(image):
     """The registry part of an image reference, or None for Docker Hub."""
-    first, slash, _ = image.partition("/")
+    first, slash, _rest = image.partition("/")
     if slash and ("." in first or ":" in first or first == "localhost"):
         return first
     return None
@@ -65,19 +66,22 @@ def headers_for(image, config):
 
 def challenge(header):
     """(scheme, {param: value}) of a WWW-Authenticate header such as ``Bearer realm="...",service="..."``."""
-    scheme, _, rest = (header or "").partition(" ")
+    scheme, _sep, rest = (header or "").partition(" ")
     return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
 
 
-def registry_request(url, login, context, method="GET", headers=None, timeout=30):
+def registry_request(url, login, ca_path, method="GET", headers=None, timeout=30):
     """The answer's headers to a registry API request, logging in as the Engine does: asked without credentials
     first, then - on a 401 - with a token from the registry's token server (Bearer) or with the login itself
-    (Basic). HTTP errors are raised as urllib's HTTPError."""
+    (Basic). The server's certificate is checked against ca_path (None: the system's CAs). HTTP errors are
+    raised as urllib's HTTPError."""
+    def get(address, request_method, request_headers):
+        return open_url(address, method=request_method, headers=request_headers, timeout=timeout, ca_path=ca_path,
+                        use_netrc=False)
+
     def ask(authorization=None):
-        request = urllib.request.Request(url, method=method, headers=dict(headers or {}))
-        if authorization:
-            request.add_header("Authorization", authorization)
-        with urllib.request.urlopen(request, context=context, timeout=timeout) as answer:
+        request_headers = dict(headers or {}, **({"Authorization": authorization} if authorization else {}))
+        with get(url, method, request_headers) as answer:
             return answer.headers
 
     try:
@@ -90,7 +94,6 @@ def registry_request(url, login, context, method="GET", headers=None, timeout=30
     if scheme != "bearer":
         return ask(basic)
     query = urllib.parse.urlencode({k: v for k, v in params.items() if k in ("service", "scope")})
-    request = urllib.request.Request(f"{params['realm']}?{query}", headers={"Authorization": basic})
-    with urllib.request.urlopen(request, context=context, timeout=timeout) as answer:
+    with get(f"{params['realm']}?{query}", "GET", {"Authorization": basic}) as answer:
         token = json.load(answer)
     return ask("Bearer " + (token.get("token") or token["access_token"]))

@@ -14,8 +14,9 @@ description:
   - Meant for the few containers the platform itself runs outside a swarm, with the Engine API client of the
     collection (no Docker SDK on the host).
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
   - dockyard.fleet.docker.changing_module
 options:
@@ -153,7 +154,7 @@ def logs(api, container_id):
 def ensure_image(api, image):
     if api.find(f"/images/{quote(image, safe='')}/json"):
         return
-    name, _, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
+    name, _sep, tag = image.rpartition(":") if ":" in image.rsplit("/", 1)[-1] else (image, "", "latest")
     error = stream_error(api.request("POST", "/images/create", query={"fromImage": name, "tag": tag},
                                      headers=headers_for(image, read_config()), stream=True, timeout=600))
     if error:

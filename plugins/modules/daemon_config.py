@@ -21,7 +21,7 @@ description:
     file in the same directory, then a rename) and keeps a backup of the previous file for rollback.
   - Does not restart dockerd; the engine role's handlers restart it, wait for it and roll back on failure.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 options:
   path:
     description: The daemon configuration file.
@@ -91,6 +91,7 @@ options:
     type: path
     default: /var/run/docker.pid
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
 attributes:
   check_mode:
@@ -399,7 +400,7 @@ def main():
             live_restore={"type": "bool", "default": True},
             swarm_node={"type": "bool"},
             flags={"type": "list", "elements": "str", "default": []},
-            allow_keys={"type": "list", "elements": "str", "default": []},
+            allow_keys={"type": "list", "elements": "str", "default": [], "no_log": False},
             backup={"type": "bool", "default": True},
             also_read_by_dockerd={"type": "list", "elements": "path", "default": []},
             pid_file={"type": "path", "default": "/var/run/docker.pid"},

@@ -18,8 +18,9 @@ description:
   - Compares only what is declared; what the Engine fills in by itself (a subnet it picked, driver options it
     adds) is not drift.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
   - dockyard.fleet.docker.changing_module
 options:

@@ -15,8 +15,9 @@ description:
   - A volume that mounts something (C(device) or C(type) options, such as NFS or a block device) counts as
     holding data, since its content is not on this host to look at.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
   - dockyard.fleet.docker.changing_module
 options:

@@ -15,8 +15,9 @@ description:
     manual or Level 2 recommendation, or something the host cannot have), always with a reason.
   - Changes nothing, so check mode runs it as usual.
 version_added: 1.1.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
   - dockyard.fleet.docker.info_module
 options:
@@ -139,7 +140,7 @@ def effective_settings(daemon_json, argv):
 def audit_rows(watched):
     """1.1.x from the paths auditd watches (None: auditd does not run here, with why)."""
     if isinstance(watched, str):
-        return [row(cis_id, f"Auditing is configured for {what}", INFO, watched) for cis_id, what, _ in AUDITED]
+        return [row(cis_id, f"Auditing is configured for {what}", INFO, watched) for cis_id, what, _rules in AUDITED]
     rows = []
     for cis_id, what, paths in AUDITED:
         present = [p for p in paths if os.path.exists(p)]
@@ -268,7 +269,7 @@ def file_rows(settings):
     rows = []
     for owner_id, mode_id, what, paths, owner, group, most in FILES:
         rows += owner_and_mode_rows(owner_id, mode_id, what, first_existing(paths), owner, group, most)
-    certs = [os.path.join(d, f) for d, _, files in os.walk("/etc/docker/certs.d") for f in files]
+    certs = [os.path.join(d, f) for d, _dirs, files in os.walk("/etc/docker/certs.d") for f in files]
     for cert in certs or [None]:
         rows += owner_and_mode_rows("3.7", "3.8", f"registry certificate {cert}" if cert else "registry certificates",
                                     cert, "root", "root", 0o444)
@@ -330,7 +331,7 @@ def listening(port):
             continue
         for line in lines:
             local, state = line.split()[1], line.split()[3]
-            address, _, hex_port = local.rpartition(":")
+            address, _sep, hex_port = local.rpartition(":")
             if state == "0A" and int(hex_port, 16) == port:
                 found.append("*" if set(address) == {"0"} else address)
     return found

@@ -20,7 +20,9 @@ description:
   - The control machine must run the same Debian release and architecture as the hosts; the bundle records
     both and the engine role checks them.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
+extends_documentation_fragment:
+  - dockyard.fleet.attributes
 options:
   packages:
     description: Packages to bundle with their dependencies.
@@ -85,7 +87,8 @@ packages:
   type: list
   elements: str
 checksums:
-  description: The bundle's files and their SHA-256, as C(sha256sum) writes them (paths start with O(name)/).
+  description: The bundle's files and their SHA-256, as C(sha256sum) writes them (paths start with the bundle's
+    directory name).
   returned: always, once the bundle exists (empty in check mode when it would be built)
   type: str
 """

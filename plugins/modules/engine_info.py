@@ -11,8 +11,9 @@ description:
   - With O(wait_timeout), waits until the Engine answers; used after every daemon (re)start so that a
     restart is always followed by a readiness check.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
   - dockyard.fleet.docker.info_module
 options:

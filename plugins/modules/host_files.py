@@ -13,7 +13,9 @@ description:
   - A file is written whole or not at all (a temporary file in the same directory, renamed over the old one).
   - The content of a file named in O(secrets) is never logged, shown in the diff or returned.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
+extends_documentation_fragment:
+  - dockyard.fleet.attributes
 options:
   files:
     description: The directories and files, in the order they are made.

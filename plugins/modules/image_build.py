@@ -17,8 +17,10 @@ description:
     image that is already on the host. A failing step fails the task with that step and its output.
   - Pushes with the host's login for the registry (M(dockyard.fleet.registry_login) or C(docker login)).
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
+  - dockyard.fleet.attributes.action
   - dockyard.fleet.docker
 options:
   name:
@@ -32,7 +34,7 @@ options:
   context:
     description:
       - Directory on the control machine with the Dockerfile and the files it copies. Relative paths are looked
-        up like a role's C(files).
+        up like a role's C(files). The action plugin packs it there; only the archive goes to the host.
     type: path
     required: true
   dockerfile:
@@ -128,7 +130,6 @@ import base64
 import json
 import os
 import re
-import ssl
 import urllib.error
 import urllib.request
 from urllib.parse import quote
@@ -165,9 +166,9 @@ def local_image(api, reference):
 def registry_digest(registry, name, tag, login):
     """The digest the registry holds for name:tag, or None; asked over HTTPS with the Engine's trust for it."""
     cafile = f"/etc/docker/certs.d/{registry}/ca.crt"
-    context = ssl.create_default_context(cafile=cafile if os.path.isfile(cafile) else None)
     try:
-        return registry_request(f"https://{registry}/v2/{name}/manifests/{tag}", login, context, method="HEAD",
+        return registry_request(f"https://{registry}/v2/{name}/manifests/{tag}", login,
+                                cafile if os.path.isfile(cafile) else None, method="HEAD",
                                 headers={"Accept": MANIFEST_TYPES}).get("Docker-Content-Digest")
     except urllib.error.HTTPError as exc:
         if exc.code == 404:
@@ -182,7 +183,7 @@ def registry_digest(registry, name, tag, login):
 
 def repo_digest(image, repository):
     for entry in (image or {}).get("RepoDigests") or []:
-        name, _, digest = entry.partition("@")
+        name, _sep, digest = entry.partition("@")
         if name == repository:
             return digest
     return None
@@ -193,7 +194,7 @@ def failed_step(messages, error):
     text = "".join(m.get("stream", "") for m in messages)
     start = text.rfind("Step ")
     step = text[start:] if start >= 0 else text
-    first, _, output = step.partition("\n")
+    first, _sep, output = step.partition("\n")
     output = "\n".join(line for line in ANSI.sub("", output).splitlines()
                        if not line.startswith((" ---> ", "Removing intermediate container")))
     return first.strip() or "the build", (output.strip() + "\n" + error).strip()
@@ -278,11 +279,15 @@ def main():
             registry={"type": "str"},
             nocache={"type": "bool", "default": False},
             build_timeout={"type": "int", "default": 1800},
-            context_hash={"type": "str", "required": True},
+            context={"type": "path", "required": True},
+            context_hash={"type": "str"},
             context_archive={"type": "path"},
         ),
         supports_check_mode=True,
     )
+    if not module.params["context_hash"]:
+        module.fail_json(msg="image_build is run through its action plugin, which packs the context on the control "
+                             "machine and sets context_hash: call it as dockyard.fleet.image_build in a task.")
     try:
         builder = Builder(module)
     except ValueError as exc:

@@ -16,8 +16,9 @@ description:
   - When the stored credentials are already these, nothing is sent anywhere and nothing changes.
   - The password never appears in the output, the diff or an error message.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
 options:
   registry:

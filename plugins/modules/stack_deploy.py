@@ -23,7 +23,7 @@ description:
     and M(dockyard.fleet.registry_login) keep in C(~/.docker/config.json)), sent along with the services as
     C(docker stack deploy --with-registry-auth) does, so workers need no login of their own.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 options:
   name:
     description: Stack name; objects are called C(<name>_<object>).
@@ -56,7 +56,7 @@ options:
     suboptions:
       registry: {description: The registry's address (C(HOST:PORT))., type: str, required: true}
       username: {description: The account., type: str, required: true}
-      password: {description: Its password., type: str, required: true, no_log: true}
+      password: {description: Its password (never logged)., type: str, required: true}
   state:
     description: C(present) deploys the stack, C(absent) removes its services, networks, secrets and configs.
     type: str
@@ -82,6 +82,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
 attributes:
   check_mode:
@@ -190,7 +191,7 @@ def ipvs_available():
 
 
 def filters(**values):
-    return {"filters": json.dumps({key: value for key, value in values.items()})}
+    return {"filters": json.dumps(values)}
 
 
 def project(current, desired):

@@ -16,7 +16,7 @@ description:
   - The node is found by its C(dockyard.host) label (set by M(dockyard.fleet.swarm_nodes)) or its hostname. A
     host that is not a node of the swarm, or a manager that is in no swarm yet, is left alone.
 version_added: 1.1.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 options:
   node:
     description: The node's inventory name (its C(dockyard.host) label) or hostname.
@@ -39,6 +39,7 @@ options:
     elements: str
     default: []
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
   - dockyard.fleet.docker.changing_module
 """

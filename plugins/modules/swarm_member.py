@@ -16,7 +16,7 @@ description:
     from the cluster instead of keeping them anywhere; run such tasks with C(no_log).
   - Talks to the Engine API through the collection's own client; no Docker SDK or CLI is needed.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 options:
   state:
     description: C(present) to be a member, C(absent) to leave the swarm, C(unlocked) only to unlock a locked manager.
@@ -70,6 +70,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
 attributes:
   check_mode:

@@ -17,7 +17,7 @@ description:
   - Nodes labelled with a host that is not in O(inventory_hosts) are drained (their tasks running elsewhere first),
     demoted and removed. With O(prune), other nodes that are not declared are too.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 options:
   nodes:
     description: The declared nodes.
@@ -64,6 +64,7 @@ options:
     type: int
     default: 60
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
 attributes:
   check_mode:

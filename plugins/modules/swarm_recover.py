@@ -15,7 +15,7 @@ description:
   - A swarm that has a leader is left as it is (nothing to recover), which makes the module idempotent.
   - A host whose Engine does not answer (rebuilt, not installed yet) is reported as holding no swarm state.
 version_added: 1.1.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 options:
   force_new_cluster:
     description: Rebuild the swarm from this manager when it has no leader.
@@ -33,6 +33,7 @@ options:
     type: int
     default: 60
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
   - dockyard.fleet.docker.changing_module
 """
@@ -165,8 +166,8 @@ def main():
             api.request("POST", "/swarm/init", body=body)
             swarm = wait_for_leader(api, params["wait_timeout"])
             spec = swarm["Spec"]
-            spec["Labels"] = dict(spec.get("Labels") or {}, **{EPOCH_LABEL: time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                                                         time.gmtime())})
+            epoch = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            spec["Labels"] = dict(spec.get("Labels") or {}, **{EPOCH_LABEL: epoch})
             api.request("POST", "/swarm/update", query={"version": swarm["Version"]["Index"]}, body=spec)
             after = read(api)
         except DockerError as exc:

@@ -13,8 +13,9 @@ description:
     would rotate.
   - With C(ca), waits until every node that is ready trusts the new root CA.
 version_added: 1.1.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
 options:
   rotate:

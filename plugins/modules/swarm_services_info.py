@@ -9,8 +9,9 @@ description:
   - Runs on a swarm manager and reads every service with its task counts (Engine API C(GET /services?status=true)).
   - Used by C(dockyard status); handy in playbooks that wait for or report on stacks.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
 extends_documentation_fragment:
+  - dockyard.fleet.attributes
   - dockyard.fleet.docker
   - dockyard.fleet.docker.info_module
 """
@@ -29,7 +30,7 @@ services:
   elements: dict
   contains:
     name: {description: Service name., type: str, sample: web_api}
-    stack: {description: Stack (com.docker.stack.namespace label), empty when none., type: str, sample: web}
+    stack: {description: 'Stack (com.docker.stack.namespace label), empty when none.', type: str, sample: web}
     mode: {description: C(replicated) or C(global)., type: str}
     image: {description: Image of the service's tasks., type: str}
     running: {description: Tasks running., type: int}

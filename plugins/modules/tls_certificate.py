@@ -14,7 +14,9 @@ description:
     addresses, or expires within O(renew_before_days). The CA itself is never replaced.
   - Keys are written with mode 0600 in a directory with mode 0700, atomically.
 version_added: 1.0.0
-author: dockyard developers
+author: dockyard developers (@dockyard)
+extends_documentation_fragment:
+  - dockyard.fleet.attributes
 options:
   ca_dir:
     description: Directory of the CA (C(ca.crt), C(ca.key)) and of the certificates it issues.
@@ -127,7 +129,7 @@ def key_pem(key):
 def parse_sans(entries):
     names = []
     for entry in entries:
-        kind, _, value = entry.partition(":")
+        kind, _sep, value = entry.partition(":")
         if kind == "DNS" and value:
             names.append(x509.DNSName(value))
         elif kind == "IP":
@@ -242,12 +244,13 @@ def main():
         write_atomically(paths["ca_key"], key_pem(ca_key), 0o600, dir_mode=0o700)
         write_atomically(paths["ca_cert"], ca_cert.public_bytes(serialization.Encoding.PEM), 0o644, dir_mode=0o700)
     key = new_key()
+    extensions = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.ExtendedKeyUsage([USAGES[p["usage"]]]), False),
+        (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
+    ] + ([(x509.SubjectAlternativeName(alt_names), False)] if alt_names else [])
     cert = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, p["common_name"])]), ca_cert.subject,
-                 key.public_key(), ca_key, p["days"], [
-                     (x509.BasicConstraints(ca=False, path_length=None), True),
-                     (x509.ExtendedKeyUsage([USAGES[p["usage"]]]), False),
-                     (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
-                 ] + ([(x509.SubjectAlternativeName(alt_names), False)] if alt_names else []))
+                 key.public_key(), ca_key, p["days"], extensions)
     write_atomically(paths["key"], key_pem(key), 0o600, dir_mode=0o700)
     write_atomically(paths["cert"], cert.public_bytes(serialization.Encoding.PEM), 0o644, dir_mode=0o700)
     module.exit_json(**result)

@@ -277,7 +277,7 @@ class Renderer:
     def security(self, where, spec, container, pod):
         context = {}
         if "user" in spec:
-            user, _, group = str(spec["user"]).partition(":")
+            user, _sep, group = str(spec["user"]).partition(":")
             if not user.isdigit() or (group and not group.isdigit()):
                 self.refuse(f"{where}.user", "Kubernetes takes numeric user and group IDs (runAsUser)")
             else:

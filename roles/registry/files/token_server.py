@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright (c) dockyard developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The registry's token server: who may pull and who may push.
@@ -108,8 +107,8 @@ def granted(scopes, allowed):
     the catalog), the actions the account has."""
     access = []
     for scope in " ".join(scopes).split():
-        kind, _, rest = scope.partition(":")
-        name, _, actions = rest.rpartition(":")
+        kind, _sep, rest = scope.partition(":")
+        name, _sep, actions = rest.rpartition(":")
         given = sorted(set(actions.split(",")) & set(allowed))
         if kind in ("repository", "registry") and name and given:
             access.append({"type": kind, "name": name, "actions": given})
@@ -147,11 +146,11 @@ class Handler(BaseHTTPRequestHandler):
                                  "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))})
 
     def basic_auth(self):
-        kind, _, value = (self.headers.get("Authorization") or "").partition(" ")
+        kind, _sep, value = (self.headers.get("Authorization") or "").partition(" ")
         if kind.lower() != "basic":
             return "", ""
         try:
-            user, _, password = base64.b64decode(value).decode().partition(":")
+            user, _sep, password = base64.b64decode(value).decode().partition(":")
         except (ValueError, UnicodeDecodeError):
             return "", ""
         return user, password
