@@ -97,20 +97,16 @@ container_id:
   type: str
 """
 
-import os
 import time
 from urllib.parse import quote
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import SPEC_HASH, spec_hash
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
-    client_from_params,
-    or_before_install,
     stream_error,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import headers_for, read_config
 
 
@@ -162,9 +158,8 @@ def ensure_image(api, image):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             name={"type": "str", "required": True},
             image={"type": "str"},
             command={"type": "list", "elements": "str"},
@@ -187,11 +182,11 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    api = client_from_params(p)
-    host = os.uname().nodename
+    api = module.api
+    host = module.host
     name = p["name"]
     try:
-        current = or_before_install(module, lambda: api.find(f"/containers/{name}/json"), None)
+        current = module.before_install(lambda: api.find(f"/containers/{name}/json"), None)
         desired = container_config(p) if p["state"] == "started" else None
         have_hash = current and current["Config"]["Labels"].get(SPEC_HASH)
         if desired is None:

@@ -160,13 +160,11 @@ import json
 import os
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
-    client_from_params,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 # Every daemon.json key of Docker Engine 20.10 to 27 on Linux, with the JSON type dockerd expects.
 SCHEMA = {
@@ -343,7 +341,7 @@ def read_current(path):
 
 def detect_swarm_node(module):
     try:
-        info = client_from_params(module.params).info()
+        info = module.api.info()
     except DockerError:
         return False  # no Engine running yet: not a Swarm node
     return (info.get("Swarm") or {}).get("LocalNodeState") in SWARM_STATES
@@ -389,9 +387,8 @@ def pending_restart(paths, pid_file, slack=2.0):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             path={"type": "path", "default": "/etc/docker/daemon.json"},
             settings={"type": "dict", "default": {}},
             defaults={"type": "dict", "default": {}},
@@ -409,7 +406,7 @@ def main():
     )
     params = module.params
     path = params["path"]
-    host = os.uname().nodename
+    host = module.host
     swarm_node = params["swarm_node"]
     if swarm_node is None:
         swarm_node = detect_swarm_node(module)

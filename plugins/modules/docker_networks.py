@@ -94,16 +94,12 @@ unencrypted:
 """
 
 import ipaddress
-import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
-    client_from_params,
-    or_before_install,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._reconcile import declared_twice, report_and_apply
 
 OWNER = "io.dockyard.managed-by"
@@ -235,9 +231,8 @@ def summary(network_or_spec):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             networks={"type": "list", "elements": "dict", "required": True, "options": {
                 "name": {"type": "str", "required": True},
                 "driver": {"type": "str", "choices": ["bridge", "overlay", "macvlan", "ipvlan"]},
@@ -257,8 +252,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    host = os.uname().nodename
-    api = client_from_params(p)
+    host = module.host
+    api = module.api
     result = {"changed": False, "created": [], "recreated": [], "removed": []}
     try:
         duplicates = declared_twice([net["name"] for net in p["networks"]])
@@ -266,7 +261,7 @@ def main():
             raise Refused(f"network {', '.join(duplicates)} is declared more than once")
         default_encryption(module, p, result)
         desired = [network_spec(net, p["scope"]) for net in p["networks"]]
-        existing = or_before_install(module, lambda: api.get("/networks"), [])
+        existing = module.before_install(lambda: api.get("/networks"), [])
         check_overlaps(desired, existing)
         in_scope = {n["Name"]: n for n in existing if (n.get("Scope") == "swarm") == (p["scope"] == "swarm")}
         plan = []

@@ -75,13 +75,10 @@ kept:
 import json
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
-    client_from_params,
-    or_before_install,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._reconcile import declared_twice, report_and_apply
 
 OWNER = "io.dockyard.managed-by"
@@ -128,9 +125,8 @@ def summary(volume):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             volumes={"type": "list", "elements": "dict", "required": True, "options": {
                 "name": {"type": "str", "required": True},
                 "driver": {"type": "str", "default": "local"},
@@ -144,8 +140,8 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    host = os.uname().nodename
-    api = client_from_params(p)
+    host = module.host
+    api = module.api
     result = {"changed": False, "created": [], "recreated": [], "removed": [], "kept": []}
     try:
         names = [vol["name"] for vol in p["volumes"]]
@@ -153,7 +149,7 @@ def main():
         if duplicates:
             module.fail_json(msg=f"Volumes on {host}: {', '.join(duplicates)} declared more than once. "
                                  "Nothing was changed.", **result)
-        volumes = or_before_install(module, lambda: api.get("/volumes").get("Volumes") or [], [])
+        volumes = module.before_install(lambda: api.get("/volumes").get("Volumes") or [], [])
         existing = {v["Name"]: v for v in volumes}
         plan = []
         for spec in map(volume_spec, p["volumes"]):

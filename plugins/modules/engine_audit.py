@@ -63,13 +63,11 @@ import os
 import pwd
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
-    client_from_params,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 PASS = "PASS"
 WARN = "WARN"
@@ -404,14 +402,14 @@ def dockerd_argv(pid_file="/var/run/docker.pid"):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(COMMON_ARGS, swarm_expected={"type": "bool", "default": False},
+    module = DockyardModule(
+        argument_spec=dict(swarm_expected={"type": "bool", "default": False},
                            daemon_json={"type": "path", "default": "/etc/docker/daemon.json"}),
         supports_check_mode=True,
     )
     p = module.params
-    host = os.uname().nodename
-    api = client_from_params(p)
+    host = module.host
+    api = module.api
     try:
         with open(p["daemon_json"], encoding="utf-8") as handle:
             daemon_json = json.load(handle)

@@ -100,7 +100,7 @@ import shutil
 import tarfile
 import tempfile
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 
 def run(module, argv, cwd=None):
@@ -210,13 +210,14 @@ def verify(module, archive, manifest):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec={
             "packages": {"type": "list", "elements": "str", "required": True},
             "version": {"type": "str", "default": ""},
             "dest": {"type": "path", "required": True},
             "install_root": {"type": "path", "default": "/var/cache/dockyard"},
         },
+        engine=False,
         supports_check_mode=True,
     )
     params = module.params

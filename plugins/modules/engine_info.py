@@ -86,14 +86,12 @@ engine:
           elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     EPOCH_LABEL,
     DockerError,
     DockerUnreachable,
-    client_from_params,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 NOT_RUNNING = {"running": False, "swarm": {"state": "inactive", "node_id": None, "is_manager": False,
                                            "cluster_id": "", "epoch": "", "error": "", "managers": []}}
@@ -130,12 +128,12 @@ def engine_facts(api):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(COMMON_ARGS, wait_timeout={"type": "int", "default": 0},
+    module = DockyardModule(
+        argument_spec=dict(wait_timeout={"type": "int", "default": 0},
                            missing_ok={"type": "bool", "default": False}),
         supports_check_mode=True,
     )
-    api = client_from_params(module.params)
+    api = module.api
     try:
         if module.params["wait_timeout"] > 0:
             api.wait_until_ready(module.params["wait_timeout"])

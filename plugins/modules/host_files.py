@@ -91,8 +91,8 @@ import os
 import pwd
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 
 def ids(module, entry):
@@ -177,7 +177,7 @@ def apply(path, directory, data, mode, uid, gid):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec={
             "files": {"type": "list", "elements": "dict", "required": True, "options": {
                 "path": {"type": "path", "required": True},
@@ -189,6 +189,7 @@ def main():
             }},
             "secrets": {"type": "dict", "default": {}, "no_log": True},
         },
+        engine=False,
         supports_check_mode=True,
     )
     secrets = module.params["secrets"]

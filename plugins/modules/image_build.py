@@ -134,14 +134,11 @@ import urllib.error
 import urllib.request
 from urllib.parse import quote
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
-    client_from_params,
-    or_before_install,
     stream_error,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     auth_header,
     credentials,
@@ -204,8 +201,8 @@ class Builder:
     def __init__(self, module):
         self.module = module
         self.p = module.params
-        self.api = client_from_params(self.p)
-        self.host = os.uname().nodename
+        self.api = module.api
+        self.host = module.host
         self.registry = self.p["registry"]
         self.repository = f"{self.registry}/{self.p['name']}" if self.registry else self.p["name"]
         self.tags = [self.p["tag"], f"{self.p['tag']}-{self.p['context_hash']}"]
@@ -214,7 +211,7 @@ class Builder:
 
     def needs(self):
         """build, push or nothing. Check mode before the Engine or the registry runs predicts the work."""
-        return or_before_install(self.module, self._needs, ("build", None))
+        return self.module.before_install(self._needs, ("build", None))
 
     def _needs(self):
         built = local_image(self.api, self.refs[1])
@@ -267,9 +264,8 @@ class Builder:
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             name={"type": "str", "required": True},
             tag={"type": "str", "default": "latest"},
             dockerfile={"type": "str", "default": "Dockerfile"},
@@ -291,7 +287,7 @@ def main():
     try:
         builder = Builder(module)
     except ValueError as exc:
-        module.fail_json(msg=f"~/.docker/config.json on {os.uname().nodename} is not valid JSON ({exc}).")
+        module.fail_json(msg=f"~/.docker/config.json on {module.host} is not valid JSON ({exc}).")
     result = {"image": builder.refs[0], "content_tag": builder.refs[1], "built": False, "pushed": False}
     try:
         needs, before = builder.needs()

@@ -79,13 +79,11 @@ import json
 import os
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
-    client_from_params,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     config_path,
     credentials,
@@ -103,9 +101,8 @@ def read_text(path):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             registry={"type": "str", "required": True},
             username={"type": "str", "required": True},
             password={"type": "str", "required": True, "no_log": True},
@@ -116,7 +113,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    registry, username, host = p["registry"], p["username"], os.uname().nodename
+    registry, username, host = p["registry"], p["username"], module.host
     path = config_path(p["config_path"])
     try:
         config = read_config(path)
@@ -143,7 +140,7 @@ def main():
     if module.check_mode or not login_changes:
         module.exit_json(**result)
     try:
-        client_from_params(p).request("POST", "/auth", body={
+        module.api.request("POST", "/auth", body={
             "username": username, "password": p["password"], "serveraddress": registry})
     except DockerError as exc:
         # Engine 20.10 answers 500 with the registry's (or its token server's) refusal in the text.

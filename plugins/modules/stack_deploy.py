@@ -143,7 +143,6 @@ import json
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
     NAMESPACE,
     SPEC_HASH,
@@ -152,12 +151,12 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
     spec_hash,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
     DockerUnreachable,
-    client_from_params,
+    wait_for,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     auth_header,
     config_path,
@@ -251,17 +250,17 @@ class Deployer:
         healthcheck: swarm reports such tasks running only once healthy); raise DeployFailed naming the first
         that fails. While rolling back, failures of the version being replaced are expected: only the
         rollback's own state counts."""
-        deadline = time.monotonic() + timeout
-        while True:
-            current = self.services()
-            pending = [name for name in names if not self.settled(current[name], started, rollback)]
-            if not pending:
-                return {n: {"running": s["ServiceStatus"]["RunningTasks"],
-                            "desired": s["ServiceStatus"]["DesiredTasks"]} for n, s in current.items()}
-            if time.monotonic() >= deadline:
-                raise DeployFailed(self.failure(current[pending[0]], f"not all replicas ran within {timeout}s",
-                                                started))
-            time.sleep(1)
+        seen = {}
+
+        def pending():
+            seen.update(self.services())
+            return [name for name in names if not self.settled(seen[name], started, rollback)]
+
+        late = wait_for(pending, timeout)
+        if late:
+            raise DeployFailed(self.failure(seen[late[0]], f"not all replicas ran within {timeout}s", started))
+        return {n: {"running": s["ServiceStatus"]["RunningTasks"], "desired": s["ServiceStatus"]["DesiredTasks"]}
+                for n, s in seen.items()}
 
     def settled(self, service, started, rollback):
         state = (service.get("UpdateStatus") or {}).get("State")
@@ -320,9 +319,8 @@ def utc_now():
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             name={"type": "str", "required": True},
             compose={"type": "dict"},
             secrets={"type": "dict", "default": {}, "no_log": True},
@@ -341,8 +339,8 @@ def main():
     )
     params = module.params
     name = params["name"]
-    host = os.uname().nodename
-    deployer = Deployer(module, client_from_params(params), name)
+    host = module.host
+    deployer = Deployer(module, module.api, name)
     result = {"changed": False, "created": [], "updated": [], "removed": []}
     try:
         stack = (Stack(name, params["compose"], {k: str(v) for k, v in params["secrets"].items()},
@@ -427,16 +425,20 @@ def main():
 
 def delete_when_released(api, path, timeout=30):
     """DELETE an object that tasks of a removed or updated service may still hold for a few seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def refused():
         try:
-            return api.request("DELETE", path, expect=(200, 204, 404))
+            api.request("DELETE", path, expect=(200, 204, 404))
         except DockerError as exc:
             if "not found" in str(exc):  # a swarm network being removed answers 500 "not found" for a moment
                 return None
-            if exc.status not in (400, 403, 409) or time.monotonic() >= deadline:
+            if exc.status not in (400, 403, 409):
                 raise
-            time.sleep(1)
+            return exc
+        return None
+
+    still_held = wait_for(refused, timeout)
+    if still_held:
+        raise still_held
 
 
 def prune_unused(api, deployer, desired, stack):
@@ -450,9 +452,7 @@ def prune_unused(api, deployer, desired, stack):
     if stack is None:
         for network in deployer.listing("networks"):
             delete_when_released(api, f"/networks/{network['Id']}")
-        deadline = time.monotonic() + 30
-        while deployer.listing("networks") and time.monotonic() < deadline:  # swarm removes them asynchronously
-            time.sleep(0.5)
+        wait_for(lambda: deployer.listing("networks"), 30, interval=0.5)  # swarm removes them asynchronously
 
 
 if __name__ == "__main__":

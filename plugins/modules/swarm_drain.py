@@ -75,17 +75,14 @@ waited:
 """
 
 import json
-import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     HOST_LABEL,
     DockerError,
-    client_from_params,
     wait_for,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 
 def find_node(nodes, name):
@@ -131,9 +128,8 @@ def wait_until(check, timeout, what):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             node={"type": "str", "required": True},
             availability={"type": "str", "choices": ["active", "pause", "drain"], "required": True},
             wait_timeout={"type": "int", "default": 300},
@@ -142,8 +138,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    manager = os.uname().nodename
-    api = client_from_params(params)
+    manager = module.host
+    api = module.api
     started = time.monotonic()
     want = params["availability"]
     try:

@@ -146,15 +146,12 @@ autolock:
   type: bool
 """
 
-import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
     DockerUnreachable,
-    client_from_params,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 NOT_A_MEMBER = {"local_state": "inactive", "node_id": "", "is_manager": False, "cluster_id": "", "manager_addrs": []}
 MEMBER_STATES = ("active", "pending", "locked")
@@ -218,9 +215,8 @@ def plan(params, state):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             state={"type": "str", "choices": ["present", "absent", "unlocked"], "default": "present"},
             role={"type": "str", "choices": ["manager", "worker"], "default": "worker"},
             join_addrs={"type": "list", "elements": "str", "default": []},
@@ -237,8 +233,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    host = os.uname().nodename
-    api = client_from_params(params)
+    host = module.host
+    api = module.api
     try:
         before = swarm_state(api, params["return_tokens"])
     except DockerUnreachable as exc:

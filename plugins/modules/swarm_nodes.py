@@ -96,14 +96,12 @@ changes:
 
 import json
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     HOST_LABEL,
     DockerError,
-    client_from_params,
     wait_for,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 
 class Refused(Exception):
@@ -211,9 +209,8 @@ def plan(current, declared, prune, inventory_hosts=None):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             nodes={"type": "list", "elements": "dict", "required": True, "options": {
                 "node_id": {"type": "str", "required": True},
                 "name": {"type": "str", "required": True},
@@ -227,7 +224,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    api = client_from_params(module.params)
+    api = module.api
     try:
         current = api.get("/nodes")
         updates, removals = plan(current, module.params["nodes"], module.params["prune"],

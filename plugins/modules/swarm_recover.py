@@ -75,15 +75,13 @@ epoch:
 import os
 import time
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     EPOCH_LABEL,
     DockerError,
     DockerUnreachable,
-    client_from_params,
     wait_for,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 
 def raft_state(root):
@@ -133,9 +131,8 @@ def wait_for_leader(api, timeout):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec=dict(
-            COMMON_ARGS,
             force_new_cluster={"type": "bool", "default": False},
             advertise_addr={"type": "str"},
             listen_addr={"type": "str", "default": "0.0.0.0:2377"},
@@ -144,8 +141,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    host = os.uname().nodename
-    api = client_from_params(params)
+    host = module.host
+    api = module.api
     try:
         before = read(api)
     except DockerUnreachable:

@@ -68,15 +68,12 @@ unlock_key:
   type: str
 """
 
-import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
-    client_from_params,
     wait_for,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 QUERY = {"tokens": {"rotateWorkerToken": "true", "rotateManagerToken": "true"},
          "unlock_key": {"rotateManagerUnlockKey": "true"}, "ca": {}}
@@ -102,15 +99,14 @@ def nodes_behind(api, trust_root):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(COMMON_ARGS, rotate={"type": "list", "elements": "str", "required": True,
-                                                "choices": sorted(QUERY)},
+    module = DockyardModule(
+        argument_spec=dict(rotate={"type": "list", "elements": "str", "required": True, "choices": sorted(QUERY)},
                            wait_timeout={"type": "int", "default": 300}),
         supports_check_mode=True,
     )
     p = module.params
-    host = os.uname().nodename
-    api = client_from_params(p)
+    host = module.host
+    api = module.api
     rotate = sorted(set(p["rotate"]))
     try:
         swarm = api.get("/swarm")

@@ -37,19 +37,17 @@ services:
     desired: {description: Tasks wanted., type: int}
 """
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import NAMESPACE
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
-    COMMON_ARGS,
     DockerError,
-    client_from_params,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(COMMON_ARGS), supports_check_mode=True)
+    module = DockyardModule(argument_spec={}, supports_check_mode=True)
     try:
-        services = client_from_params(module.params).request("GET", "/services", query={"status": "true"})
+        services = module.api.request("GET", "/services", query={"status": "true"})
     except DockerError as exc:
         module.fail_json(msg=f"Listing the swarm's services failed: {exc}. Is this host a swarm manager?")
     rows = []

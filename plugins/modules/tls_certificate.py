@@ -102,8 +102,8 @@ import datetime
 import ipaddress
 import os
 
-from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 try:
     from cryptography import x509
@@ -187,7 +187,7 @@ def summary(cert):
 
 
 def main():
-    module = AnsibleModule(
+    module = DockyardModule(
         argument_spec={
             "ca_dir": {"type": "path", "required": True},
             "ca_common_name": {"type": "str", "default": "dockyard private CA"},
@@ -198,6 +198,7 @@ def main():
             "days": {"type": "int", "default": 397},
             "renew_before_days": {"type": "int", "default": 30},
         },
+        engine=False,
         supports_check_mode=True,
     )
     if x509 is None:
