@@ -27,3 +27,26 @@ class DockyardModule(AnsibleModule):
     def before_install(self, read, nothing):
         """``read()``, or in check mode with no Engine answering yet (about to be installed), ``nothing``."""
         return or_before_install(self, read, nothing)
+
+
+class Differences:
+    """Each item a module compares, before and after: ``changed`` and the diff come from this one record."""
+
+    def __init__(self):
+        self.before, self.after = {}, {}
+
+    def add(self, item, before, after):
+        """Record one item; whether it differs."""
+        self.before[item], self.after[item] = before, after
+        return before != after
+
+    @property
+    def changed(self):
+        return any(self.before[item] != self.after[item] for item in self.before)
+
+    def report(self, module, result):
+        """``result`` with ``changed`` (also when it says so already) and, in diff mode, the diff."""
+        result["changed"] = bool(result.get("changed")) or self.changed
+        if module._diff:
+            result["diff"] = {"before": dict(self.before), "after": dict(self.after)}
+        return result

@@ -3,6 +3,8 @@
 """The shared end of the modules that reconcile a set of named Engine objects (networks, volumes): a plan of
 (action, desired, current) steps is reported, diffed, and - outside check mode - carried out in order."""
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences
+
 
 def declared_twice(names):
     """Names that occur more than once, sorted."""
@@ -10,16 +12,17 @@ def declared_twice(names):
 
 
 def report_and_apply(module, result, plan, summary, remove, create):
-    """Record ``plan`` in ``result`` (its action lists, changed, diff). In check mode the module ends here;
-    otherwise each step removes its current object and creates its desired one."""
+    """Record ``plan`` in ``result`` (its action lists, changed, diff); outside check mode, carry it out: each step
+    removes its current object and creates its desired one."""
+    differences = Differences()
     for action, desired, current in plan:
-        result[action].append((desired or current)["Name"])
-    result["changed"] = bool(plan)
-    if module._diff:
-        result["diff"] = {"before": {c["Name"]: summary(c) for _action, _desired, c in plan if c},
-                          "after": {d["Name"]: summary(d) for _action, d, _current in plan if d}}
+        name = (desired or current)["Name"]
+        result[action].append(name)
+        differences.add(name, current and summary(current), desired and summary(desired))
+    result["changed"] = bool(plan)  # also a recreation whose summary does not show why
+    differences.report(module, result)
     if module.check_mode:
-        module.exit_json(**result)
+        return
     for _action, desired, current in plan:
         if current is not None:
             remove(current)

@@ -106,7 +106,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     stream_error,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import headers_for, read_config
 
 
@@ -199,14 +199,12 @@ def main():
             action = "started"
         else:
             action = "none"
-        result = {"changed": action != "none", "action": action}
+        differences = Differences()
+        differences.add("spec_hash", have_hash, desired and desired["Labels"][SPEC_HASH])
+        differences.add("running", bool(current and current["State"]["Running"]), desired is not None)
+        result = differences.report(module, {"action": action})
         if current:
             result["container_id"] = current["Id"]
-        if module._diff:
-            running = bool(current and current["State"]["Running"])
-            result["diff"] = {"before": {"spec_hash": have_hash, "running": running},
-                              "after": {"spec_hash": desired and desired["Labels"][SPEC_HASH],
-                                        "running": desired is not None}}
         if module.check_mode or action == "none":
             module.exit_json(**result)
         if action in ("removed", "recreated"):

@@ -82,7 +82,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     wait_for,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 
 
 def find_node(nodes, name):
@@ -151,9 +151,9 @@ def main():
     if node is None:
         module.exit_json(changed=False, node_id="", global_services=[], waited=0.0)
     have = node["Spec"].get("Availability")
-    result = {"changed": have != want, "node_id": node["ID"]}
-    if module._diff:
-        result["diff"] = {"before": {"availability": have}, "after": {"availability": want}}
+    differences = Differences()
+    differences.add("availability", have, want)
+    result = differences.report(module, {"node_id": node["ID"]})
     if module.check_mode:
         module.exit_json(waited=0.0, global_services=params["global_services"], **result)
 

@@ -81,7 +81,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerUnreachable,
     wait_for,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 
 
 def raft_state(root):
@@ -171,11 +171,9 @@ def main():
             module.fail_json(msg=f"Rebuilding the swarm from {host} (swarm init --force-new-cluster) failed: {exc}. "
                                  "Its raft state is unchanged if the init itself failed; see `journalctl -u docker` "
                                  "on the host.")
-    result = dict(after, changed=recover)
-    if module._diff:
-        result["diff"] = {"before": {"leader": before["has_leader"]},
-                          "after": {"leader": True if recover else before["has_leader"]}}
-    module.exit_json(**result)
+    differences = Differences()
+    differences.add("leader", before["has_leader"], True if recover else before["has_leader"])
+    module.exit_json(**differences.report(module, dict(after)))
 
 
 if __name__ == "__main__":
