@@ -5,7 +5,6 @@ import pytest
 from ansible_collections.dockyard.fleet.plugins.filter.swarm_leader import swarm_leader
 from ansible_collections.dockyard.fleet.plugins.filter.swarm_recovery import swarm_recovery
 from ansible_collections.dockyard.fleet.plugins.modules.swarm_nodes import Refused, plan
-from test_compose import declared, node
 
 MANAGERS = ["node1", "node2", "node3"]
 
@@ -146,3 +145,42 @@ def test_a_stopped_run_says_which_task_and_hosts_it_stopped_in():
                   {"event": "unreachable", "host": "node3"}):
         where.follow(event)
     assert where.describe() == "during 'engine : Install Docker Engine packages' on node1"
+
+
+def node(node_id, role, state="ready", labels=None, availability="active"):
+    """A node as GET /nodes shows it; dockyard labels the nodes it joins with their host unless labels says."""
+    return {"ID": node_id, "Version": {"Index": 1}, "Description": {"Hostname": node_id},
+            "Spec": {"Role": role, "Availability": availability,
+                     "Labels": {"dockyard.host": node_id} if labels is None else labels},
+            "Status": {"State": state},
+            **({"ManagerStatus": {"Reachability": "reachable"}} if role == "manager" else {})}
+
+
+def declared(node_id, role, **extra):
+    return {"node_id": node_id, "name": node_id, "role": role, "labels": {}, "availability": "active", **extra}
+
+
+def test_promotions_come_before_demotions():
+    current = [node("a", "manager"), node("b", "worker"), node("c", "worker")]
+    updates, removals = plan(current, [declared("a", "manager"), declared("b", "manager"),
+                                       declared("c", "manager")], prune=False)
+    assert [words for *_, words in updates] == ["promote b", "promote c"] and removals == []
+    updates, _ = plan([node("a", "manager"), node("b", "manager"), node("c", "manager")],
+                      [declared("a", "manager"), declared("b", "worker", labels={"zone": "b"}),
+                       declared("c", "worker")], prune=False)
+    assert [words for *_, words in updates] == ["demote b; label b dockyard.host=b zone=b", "demote c"]
+
+
+def test_an_even_or_unready_manager_set_is_refused():
+    with pytest.raises(Refused, match="would have 2 managers"):
+        plan([node("a", "manager"), node("b", "worker")], [declared("a", "manager"), declared("b", "manager")],
+             prune=False)
+    with pytest.raises(Refused, match="manager\\(s\\) c not Ready"):
+        plan([node("a", "manager"), node("b", "worker"), node("c", "worker", state="down")],
+             [declared("a", "manager"), declared("b", "manager"), declared("c", "manager")], prune=False)
+
+
+def test_prune_drains_and_removes_undeclared_nodes():
+    updates, removals = plan([node("a", "manager"), node("gone", "worker", labels={})],
+                             [declared("a", "manager")], prune=True)
+    assert [words for *_, words in updates] == ["drain gone"] and [name for _, name, _ in removals] == ["gone"]

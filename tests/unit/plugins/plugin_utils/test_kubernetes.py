@@ -14,7 +14,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._compose import dur
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._kubernetes import Refused, render, to_yaml
 
 HERE = Path(__file__).parent / "kubernetes"
-SAMPLE = Path(__file__).parents[2] / "examples" / "stacks" / "web" / "compose.yml"
+SAMPLE = Path(__file__).resolve().parents[4] / "examples" / "stacks" / "web" / "compose.yml"
 STACKS = {"web": SAMPLE, "every_key": HERE / "every_key" / "compose.yml", "shop": HERE / "shop" / "compose.yml"}
 VERSIONS = ["1.28.0", "1.30.0", kubernetes_validate.latest_version()]
 VARIABLES = {"DOCKYARD_REGISTRY": "10.0.0.11:5000"}

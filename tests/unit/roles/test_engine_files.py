@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-KEY = Path(__file__).parents[2] / "roles/engine/files/docker-ce-archive-keyring.asc"
+KEY = Path(__file__).resolve().parents[3] / "roles/engine/files/docker-ce-archive-keyring.asc"
 
 
 @pytest.mark.skipif(shutil.which("gpg") is None, reason="gpg reads the key's fingerprint")

@@ -11,7 +11,7 @@ import pytest
 
 from dockyard.collection import ansible_env
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

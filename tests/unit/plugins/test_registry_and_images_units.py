@@ -32,7 +32,7 @@ from dockyard.runner import extra_vars_files, playbook_argv
 
 def load_token_server():
     spec = importlib.util.spec_from_file_location(
-        "token_server", Path(__file__).parents[2] / "roles" / "registry" / "files" / "token_server.py")
+        "token_server", Path(__file__).resolve().parents[3] / "roles" / "registry" / "files" / "token_server.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,0 +1,31 @@
+"""`dockyard check`'s inventory rules, decided before anything is sent to a host."""
+
+from dockyard.check import check_addresses, check_groups, check_variables, role_specs
+
+
+def test_groups_need_docker_hosts_an_odd_manager_count_and_one_role_per_host():
+    assert check_groups({"docker_hosts": {"a", "b", "c"}, "swarm_managers": {"a"}, "swarm_workers": {"b", "c"}}) == []
+    problems = [str(p) for p in check_groups({"docker_hosts": {"a", "b"}, "swarm_managers": {"a", "b"},
+                                              "swarm_workers": {"b"}, "registry": {"z"}})]
+    assert problems == [
+        "z: is in registry but not in docker_hosts. Fix: add z to docker_hosts",
+        "b: is in both swarm_managers and swarm_workers. Fix: keep it in one of them",
+        "inventory: swarm_managers has 2 hosts (a, b); a swarm needs an odd number. Fix: use 1, 3, 5 or 7 managers",
+    ]
+    assert [p.where for p in check_groups({})] == ["inventory"]  # no docker_hosts at all
+
+
+def test_two_hosts_on_one_address_and_port_are_named_together():
+    hosts = {"a": {"ansible_host": "10.0.0.1"}, "b": {"ansible_host": "10.0.0.1"},
+             "c": {"ansible_host": "10.0.0.1", "ansible_port": 2222}, "10.0.0.2": {}}
+    assert [str(p) for p in check_addresses(hosts)] == [
+        "a, b: share the address 10.0.0.1:22. Fix: give each host its own ansible_host (or ansible_port)"]
+
+
+def test_role_variables_are_checked_by_name_and_value_against_the_roles_argument_specs():
+    specs = role_specs()
+    hosts = {"n1": {"engine_sorce": "distro", "engine_source": "docker_hub", "engine_tls_api": "{{ x }}",
+                    "dockyard_state_dir": "/srv/state", "swarm_autolock": True}}
+    problems = [str(p) for p in check_variables(hosts, specs)]
+    assert problems[0] == "n1: unknown variable engine_sorce. Fix: use engine_source"
+    assert len(problems) == 2 and "engine_source" in problems[1] and "docker_hub" in problems[1]
