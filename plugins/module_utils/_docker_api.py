@@ -183,6 +183,21 @@ class DockerAPI:
     def version(self):
         return self.get("/version")
 
+    def logs(self, container_id, tail=15):
+        """A container's last output lines, stdout and stderr together: the Engine sends them in frames with
+        8-byte headers (unless the container has a TTY, when they come as they are)."""
+        url = f"/v{self.api_version}/containers/{container_id}/logs?stdout=1&stderr=1&tail={tail}"
+        status, raw = self._raw("GET", url)
+        if status != 200:
+            raise DockerError(f"GET /containers/{container_id}/logs failed with HTTP {status}: {_message(raw)}",
+                              status)
+        out, position = [], 0
+        while position + 8 <= len(raw):
+            size = int.from_bytes(raw[position + 4:position + 8], "big")
+            out.append(raw[position + 8:position + 8 + size])
+            position += 8 + size
+        return b"".join(out).decode("utf-8", "replace").strip() or raw.decode("utf-8", "replace").strip()
+
     def info(self):
         return self.get("/info")
 

@@ -4,11 +4,28 @@
 
 from __future__ import annotations
 
+import os
+
 # What Docker's encrypted overlay installs between hosts: ESP transport-mode SAs with AES-GCM. Trying one in a
 # throw-away network namespace tells whether this kernel can carry such traffic, without touching the host.
 ESP_PROBE = ["unshare", "--net", "ip", "xfrm", "state", "add", "src", "192.0.2.1", "dst", "192.0.2.2", "proto", "esp",
              "spi", "0x100", "mode", "transport", "aead", "rfc4106(gcm(aes))",
              "0x0102030405060708090a0b0c0d0e0f1011121314", "128"]
+
+
+def kernel_module(name, proc_path=None):
+    """Whether the kernel has the module ``name``: loaded (``proc_path``, /sys/module) or loadable (its modules.dep
+    or modules.builtin lists it)."""
+    if (proc_path and os.path.exists(proc_path)) or os.path.exists(f"/sys/module/{name}"):
+        return True
+    for index in ("modules.builtin", "modules.dep"):
+        try:
+            with open(f"/lib/modules/{os.uname().release}/{index}", encoding="utf-8", errors="replace") as handle:
+                if f"/{name}.ko" in handle.read():
+                    return True
+        except OSError:
+            continue
+    return False
 
 
 def esp_missing(module):

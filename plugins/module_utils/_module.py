@@ -16,6 +16,10 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
 )
 
 
+class Refused(Exception):
+    """A request a module will not carry out, saying why and what to do instead; raised before any change."""
+
+
 class DockyardModule(AnsibleModule):
     """``engine=False`` for a module that does not talk to the Engine (no docker_host, no client)."""
 

@@ -136,17 +136,6 @@ def container_config(p):
     return config
 
 
-def logs(api, container_id):
-    """The last log lines: the Engine multiplexes stdout and stderr in frames with 8-byte headers."""
-    raw = api._raw("GET", f"/v{api.api_version}/containers/{container_id}/logs?stdout=1&stderr=1&tail=15")[1]
-    out, position = [], 0
-    while position + 8 <= len(raw):
-        size = int.from_bytes(raw[position + 4:position + 8], "big")
-        out.append(raw[position + 8:position + 8 + size])
-        position += 8 + size
-    return b"".join(out).decode("utf-8", "replace").strip() or raw.decode("utf-8", "replace").strip()
-
-
 def ensure_image(api, image):
     if api.find(f"/images/{quote(image, safe='')}/json"):
         return
@@ -219,7 +208,7 @@ def main():
             state = api.get(f"/containers/{result['container_id']}/json")["State"]
             if not state["Running"]:
                 module.fail_json(msg=f"Container {name} on {host} stopped right after it started (exit code "
-                                     f"{state.get('ExitCode')}). Its last output:\n{logs(api, result['container_id'])}",
+                                     f"{state.get('ExitCode')}). Its last output:\n{api.logs(result['container_id'])}",
                                  **result)
     except DockerError as exc:
         module.fail_json(msg=f"Container {name} on {host}: could not make it {p['state']}: {exc}")

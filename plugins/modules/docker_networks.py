@@ -99,16 +99,12 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule, Refused
 from ansible_collections.dockyard.fleet.plugins.module_utils._reconcile import declared_twice, report_and_apply
 
 OWNER = "io.dockyard.managed-by"
 OWNER_VALUE = "dockyard.fleet.docker_networks"
 ENCRYPTED = "encrypted"
-
-
-class Refused(Exception):
-    pass
 
 
 def network_spec(net, scope):

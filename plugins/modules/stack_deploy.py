@@ -140,7 +140,6 @@ services:
 """
 
 import json
-import os
 import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
@@ -155,7 +154,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerUnreachable,
     wait_for,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing
+from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing, kernel_module
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     auth_header,
@@ -172,21 +171,6 @@ FAILURES_BEFORE_GIVING_UP = 3
 
 class DeployFailed(Exception):
     pass
-
-
-def ipvs_available():
-    """Whether the kernel can do the routing mesh (IPVS), loaded or loadable."""
-    if os.path.exists("/proc/net/ip_vs") or os.path.exists("/sys/module/ip_vs"):
-        return True
-    release = os.uname().release
-    for index in ("modules.builtin", "modules.dep"):
-        try:
-            with open(f"/lib/modules/{release}/{index}", encoding="utf-8") as handle:
-                if "/ip_vs.ko" in handle.read():
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def filters(**values):
@@ -347,7 +331,7 @@ def main():
                        params["secret_name_key"]) if params["state"] == "present" else None)
     except ComposeError as exc:
         module.fail_json(msg=f"Stack {name}: the compose file is not deployable: {exc}. Nothing was changed.")
-    if stack and stack.ingress_ports() and not ipvs_available():
+    if stack and stack.ingress_ports() and not kernel_module("ip_vs", "/proc/net/ip_vs"):
         ports = ", ".join(f"{svc}:{port}" for svc, port in stack.ingress_ports())
         module.fail_json(msg=f"Stack {name} publishes {ports} through the swarm routing mesh (ingress), but the kernel "
                              f"of {host} has no IPVS (ip_vs), which the mesh needs: those ports would never answer. "

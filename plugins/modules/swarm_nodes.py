@@ -101,11 +101,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     wait_for,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
-
-
-class Refused(Exception):
-    pass
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule, Refused
 
 
 def wait_for_roles(api, updates, timeout):

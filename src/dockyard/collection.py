@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import configparser
+import importlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from dockyard.errors import EnvironmentProblem
@@ -56,6 +58,14 @@ def collections_path() -> Path:
         tmp.symlink_to(os.path.relpath(root, link.parent))
         tmp.replace(link)
     return base
+
+
+def collection_module(name: str):
+    """A module of the collection's own code (``plugins.module_utils._kernel``), imported as Ansible imports it."""
+    path = str(collections_path())
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module(f"ansible_collections.dockyard.fleet.{name}")
 
 
 def merged_config(user_files=None) -> Path:

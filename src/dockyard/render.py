@@ -12,7 +12,7 @@ import sys
 
 import yaml
 
-from dockyard.collection import collections_path
+from dockyard.collection import collection_module
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from dockyard.inventory import check_yaml_sources
 
@@ -20,15 +20,10 @@ DEFAULT_K8S_VERSION = "1.30"
 
 
 def _collection():
-    """The collection's own code, imported as Ansible imports it."""
-    path = str(collections_path())
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    from ansible_collections.dockyard.fleet.plugins.filter.compose import compose_inline
-    from ansible_collections.dockyard.fleet.plugins.module_utils._compose import ComposeError
-    from ansible_collections.dockyard.fleet.plugins.plugin_utils import _kubernetes
-
-    return compose_inline, ComposeError, _kubernetes
+    """The collection's own code that renders: the compose filter, its error, the Kubernetes mapping."""
+    return (collection_module("plugins.filter.compose").compose_inline,
+            collection_module("plugins.module_utils._compose").ComposeError,
+            collection_module("plugins.plugin_utils._kubernetes"))
 
 
 def validate(objects: list[dict], version: str) -> list[str]:

@@ -4,12 +4,12 @@ kernel features the hosts share with this machine."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import shutil
 import socket
 import time
 from pathlib import Path
 
+from dockyard.collection import collection_module
 from dockyard.errors import DockyardError, EnvironmentProblem
 from dockyard.lab.docker import docker, docker_json
 from dockyard.lab.image import ensure_control_machine, ensure_image, image_contexts
@@ -174,23 +174,14 @@ def down(name: str, out=print) -> int:
 
 
 def kernel_features() -> dict[str, str]:
-    """Kernel features the platform relies on; lab hosts share this machine's kernel."""
-    release = os.uname().release
-    modules = Path("/lib/modules") / release
-
-    def has(proc_path: str, module: str) -> bool:
-        if Path(proc_path).exists() or Path("/sys/module", module).exists():
-            return True
-        return any(
-            f"/{module}.ko" in (modules / index).read_text(encoding="utf-8", errors="replace")
-            for index in ("modules.dep", "modules.builtin") if (modules / index).is_file()
-        )
-
+    """Kernel features the platform relies on; lab hosts share this machine's kernel (asked as stack_deploy asks
+    a host)."""
+    has = collection_module("plugins.module_utils._kernel").kernel_module
     features = {}
-    features["ipvs"] = ("present" if has("/proc/net/ip_vs", "ip_vs") else
+    features["ipvs"] = ("present" if has("ip_vs", "/proc/net/ip_vs") else
                         "MISSING: the Swarm routing mesh (ingress publishing, VIP load balancing) cannot work on "
                         "these hosts; publish ports with `mode: host` and use `endpoint_mode: dnsrr`")
-    features["vxlan"] = "present" if has("/sys/module/vxlan", "vxlan") else "unknown (overlay networks need it)"
+    features["vxlan"] = "present" if has("vxlan") else "unknown (overlay networks need it)"
     return features
 
 
