@@ -11,14 +11,15 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text(encoding="utf-8"))
-# What ansible-galaxy leaves out besides build_ignore, as far as this tree can hold it; galaxy.yml is kept
-# (the runner finds the collection by it).
-ALWAYS_IGNORED = (".git", "*.pyc", "*.retry", "tests/output", "*.tar.gz", "setup.py")
+# What ansible-galaxy leaves out besides build_ignore: these paths, and directories of these names anywhere.
+# galaxy.yml is kept (the runner finds the collection by it).
+ALWAYS_IGNORED = ("*.pyc", "*.retry", "tests/output")
+IGNORED_DIRS = {"CVS", ".bzr", ".hg", ".git", ".svn", "__pycache__", ".tox"}
 
 
 def ignored(relative: str) -> bool:
-    patterns = (*GALAXY.get("build_ignore", ()), *ALWAYS_IGNORED)
-    return any(fnmatch.fnmatch(relative, p) or fnmatch.fnmatch(Path(relative).name, p) for p in patterns)
+    """As ansible-galaxy decides it: a pattern matches the path relative to the root (``*`` crosses ``/``)."""
+    return any(fnmatch.fnmatch(relative, p) for p in (*GALAXY.get("build_ignore", ()), *ALWAYS_IGNORED))
 
 
 def collection_files():
@@ -27,7 +28,7 @@ def collection_files():
     while pending:
         for path in sorted(pending.pop().iterdir()):
             relative = path.relative_to(ROOT).as_posix()
-            if ignored(relative):
+            if ignored(relative) or (path.is_dir() and path.name in IGNORED_DIRS):
                 continue
             if path.is_dir():
                 pending.append(path)

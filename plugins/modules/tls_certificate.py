@@ -8,8 +8,9 @@ short_description: Keep a private CA and a server certificate it signs, on the c
 description:
   - Creates, once, a certificate authority (an ECDSA P-256 key and a self-signed certificate) in O(ca_dir), and
     issues a server certificate and key for O(common_name) and O(subject_alt_names) signed by it.
-  - Runs where the CA lives - the control machine (C(delegate_to=localhost), C(run_once)); roles then copy the
-    CA certificate to the hosts that must trust it and the server pair to the host that serves with it.
+  - Runs where the CA lives - the control machine (C(delegate_to=localhost)); roles then copy the CA certificate
+    to the hosts that must trust it and the server pair to the host that serves with it. Runs for several hosts
+    at once take turns on the CA directory (a lock), so that they all get certificates of one CA.
   - Re-issues the server certificate only when it is missing, was not signed by this CA, names other
     addresses, or expires within O(renew_before_days). The CA itself is never replaced.
   - Keys are written with mode 0600 in a directory with mode 0700, atomically.
@@ -99,6 +100,7 @@ actions:
 """
 
 import datetime
+import fcntl
 import ipaddress
 import os
 
@@ -159,6 +161,19 @@ def build(subject, issuer, public_key, signing_key, days, extensions):
     return builder.sign(signing_key, hashes.SHA256())
 
 
+def hold_ca_lock(ca_dir, create):
+    """An exclusive lock on the CA directory, held until the module exits (its descriptor stays open). The engine
+    role issues its hosts' certificates in parallel (one process per host): one at a time reads, creates and
+    signs with the CA, so that all of them get one CA. Without ``create`` (check mode) a CA directory that does
+    not exist is not made."""
+    if not create and not os.path.isdir(ca_dir):
+        return None
+    os.makedirs(ca_dir, mode=0o700, exist_ok=True)
+    descriptor = os.open(os.path.join(ca_dir, ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    return descriptor
+
+
 def load(path, loader):
     try:
         with open(path, "rb") as handle:
@@ -214,6 +229,7 @@ def main():
         module.fail_json(msg=f"Cannot issue {p['name']}.crt: {exc}.")
     sans = sorted(p["subject_alt_names"])
     actions = []
+    hold_ca_lock(ca_dir, create=not module.check_mode)
     ca_cert = load(paths["ca_cert"], x509.load_pem_x509_certificate)
     ca_key = load(paths["ca_key"], lambda data: serialization.load_pem_private_key(data, None))
     if (ca_cert is None) != (ca_key is None):

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dockyard.collection import ansible_env, collection_root, playbook_path, state_root
+from dockyard.collection import ansible_env, playbook_path, state_root
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError
 from dockyard.progress import make_progress, task_label
 
@@ -132,7 +132,7 @@ def _run(playbook, inventory, title, stream, options) -> RunResult:
         try:
             # Its own process group, so that stopping the run stops every ansible process it started.
             proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env=env, pass_fds=(write_fd,), cwd=collection_root(), start_new_session=True)
+                                    env=env, pass_fds=(write_fd,), start_new_session=True)
         finally:
             os.close(write_fd)
         result = RunResult(returncode=0, log_path=log_path, duration=0.0,
