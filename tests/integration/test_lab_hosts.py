@@ -3,12 +3,14 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import CONTAINERS, LAB, dockyard, labelled, on_host
 
 from dockyard import lab as labmod
 from dockyard.errors import EnvironmentProblem
+from dockyard.lab import image
 
 pytestmark = pytest.mark.lab
 
@@ -48,15 +50,15 @@ def test_lab_status_shows_hosts_and_names_missing_ipvs(lab):
     assert [(r[0], r[4], r[5]) for r in rows] == [(f"node{i}", "running", "answers") for i in (1, 2, 3)]
     ipvs = labmod.kernel_features()["ipvs"]
     assert f"kernel ipvs: {ipvs}" in proc.stdout
-    if not labmod.Path("/proc/net/ip_vs").exists():
+    if not Path("/proc/net/ip_vs").exists():
         assert "routing mesh" in ipvs and "mode: host" in ipvs
 
 
 def test_debootstrap_failure_is_a_clear_error(monkeypatch):
     # A recipe no image exists for, and a mirror on a closed loopback port: debootstrap fails fast.
-    monkeypatch.setattr(labmod, "PACKAGES", (*labmod.PACKAGES, "hello"))
+    monkeypatch.setattr(image, "PACKAGES", (*image.PACKAGES, "hello"))
     with pytest.raises(EnvironmentProblem) as failure:
-        labmod.ensure_image("http://127.0.0.1:9/debian", out=lambda _: None)
+        image.ensure_image("http://127.0.0.1:9/debian", out=lambda _: None)
     message = str(failure.value)
     assert message.startswith("debootstrap failed (exit ")
     assert "http://127.0.0.1:9/debian" in message and "--mirror URL" in message
