@@ -30,7 +30,7 @@ demo: setup
 test: setup lint
 	$(BIN)/pytest -ra tests/unit
 	$(BIN)/python tests/sanity/run.py
-	$(BIN)/pytest -ra --durations=20 tests/integration
+	$(BIN)/pytest -ra --durations=20 -n 2 --dist loadgroup --no-loadscope-reorder tests/integration
 
 # ansible-lint resolves dockyard.fleet.* through the same collection link the runner makes.
 lint: setup
@@ -56,7 +56,7 @@ sanity: setup
 	$(BIN)/python tests/sanity/run.py
 
 integration: setup
-	$(BIN)/pytest -ra --durations=20 tests/integration
+	$(BIN)/pytest -ra --durations=20 -n 2 --dist loadgroup --no-loadscope-reorder tests/integration
 
 # `molecule test` of one role's scenario (`make molecule SCENARIO=engine`), or of every scenario on one
 # shared lab without SCENARIO (as `make test` does in tests/integration/test_molecule.py). Each run starts

@@ -1,8 +1,10 @@
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,29 @@ from dockyard.runner import run_playbook
 
 LAB = "itest"
 CONTAINERS = [f"dockyard-{LAB}-node{i}" for i in (1, 2, 3)]
+
+
+# Under pytest-xdist (`make test` runs this tier on two workers with --dist loadgroup), each worker is an operator
+# project of its own: dockyard's state (CA, keys, bundles, logs) in a directory of its own, outside the checkout.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if WORKER and not os.environ.get("DOCKYARD_STATE_DIR"):
+    os.environ["DOCKYARD_STATE_DIR"] = str(Path(tempfile.gettempdir()) / f"dockyard-state-{WORKER}")
+
+# The tests of one lab run on one worker, in file order: every test on the session lab is in the group "itest", and
+# every other file (each has a lab of its own) is a group. The longest groups are queued first, so the two workers
+# end near each other (in a run of one process the order is the same, file by file within a group).
+LONGEST_FIRST = ["itest", "test_faults", "test_rolling", "test_molecule"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    def group(item):
+        return LAB if {"lab", "converged"} & set(item.fixturenames) else item.module.__name__
+
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(group(item)))
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(group(item), len(rank)))
 
 
 def dockyard(*args, check=True):

@@ -236,11 +236,15 @@ def test_ctrl_c_stops_every_ansible_process_of_the_run(inventory):
     for line in proc.stdout:
         if "engine : Read which Engine packages are installed" in line:
             break
+    (playbook,) = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "ansible[- ]playbook"], capture_output=True,
+                                 text=True).stdout.split()
+    group = os.getpgid(int(playbook))  # ansible-playbook and its forks: this run's, not another test's
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "interrupted by SIGINT during '" in err and "Run the same command again" in err
-    leftover = subprocess.run(["pgrep", "-af", "ansible[- ]playbook"], capture_output=True, text=True).stdout
+    leftover = subprocess.run(["pgrep", "-g", str(group), "-af", "ansible[- ]playbook"], capture_output=True,
+                              text=True).stdout
     assert leftover == ""
 
 

@@ -34,18 +34,26 @@ def nodes(manager=MANAGER):
     return result
 
 
-def overlay_get(container, url, attempts=10):
-    """An HTTP request from a container on the stack's overlay network; task DNS names follow task changes
-    within a few seconds, so it tries again for a while."""
+def overlay_get(container, url, timeout=60):
+    """An HTTP request from a client container on the stack's overlay network, tried again for a while: task DNS
+    names follow task changes within seconds. The client stays attached between tries, because a node learns the
+    network's names from its peers only while one of its containers is on the network (a new `docker run` per try
+    starts that learning over, and on a busy machine never finishes)."""
     image = f"{address(CONTAINERS[0])}:5000/web:1"  # from the lab's registry, with the host's login
-    argv = ["docker", "exec", container, "docker", "run", "--rm", "--network", "web_front", image,
-            "wget", "-q", "-O", "-", url]
-    for _ in range(attempts):
-        proc = subprocess.run(argv, capture_output=True, text=True, check=False)
-        if proc.returncode == 0:
-            return proc.stdout
-        time.sleep(1)
-    raise AssertionError(f"{url} from {container}: {proc.stderr}")
+    client = on_host(container, "docker", "run", "-d", "--network", "web_front", image, "sleep", "300")
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = subprocess.run(["docker", "exec", container, "docker", "exec", client, "/bin/busybox", "timeout",
+                                   "5", "/bin/busybox", "wget", "-q", "-O", "-", url],  # (its wget -T crashes)
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode == 0:
+                return proc.stdout
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} from {container}: {proc.stderr}")
+            time.sleep(1)
+    finally:
+        on_host(container, "docker", "rm", "-f", client)
 
 
 def http(address, port):

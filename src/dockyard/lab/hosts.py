@@ -3,9 +3,12 @@ kernel features the hosts share with this machine."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import ipaddress
 import shutil
 import socket
+import tempfile
 import time
 from pathlib import Path
 
@@ -116,16 +119,26 @@ def ssh_answers(address: str) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def machine_lock():
+    """One lab at a time through what labs share on this machine: its Docker Engine install, the base image and
+    the pick of a free subnet (two `lab up` at once would otherwise take the same one)."""
+    with open(Path(tempfile.gettempdir()) / "dockyard-lab.lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 def up(spec: LabSpec, mirror: str, run_playbook, out=print, fresh: bool = False) -> list[LabHost]:
     """Create or converge the lab; running it twice keeps the same hosts, unless ``fresh`` asks for bare ones
     (whatever a lab of that name had is removed first)."""
-    ensure_control_machine(run_playbook)
-    if fresh:
-        down(spec.name, out)
-    image = ensure_image(mirror, out)
+    with machine_lock():
+        ensure_control_machine(run_playbook)
+        if fresh:
+            down(spec.name, out)
+        image = ensure_image(mirror, out)
+        subnet = ensure_network(spec)
     ensure_secrets(spec)
     image_contexts(spec.images_dir)
-    subnet = ensure_network(spec)
     hosts = spec.layout(subnet)
     wanted = {h.container: h for h in hosts}
     for container in lab_containers(spec.name):
