@@ -28,7 +28,7 @@ if WORKER and not os.environ.get("DOCKYARD_STATE_DIR"):
 LONGEST_FIRST = ["itest", "test_faults", "test_rolling", "test_molecule"]
 
 
-@pytest.hookimpl(tryfirst=True)
+@pytest.hookimpl(tryfirst=True)  # before xdist's, which names each test by its group
 def pytest_collection_modifyitems(items):
     def group(item):
         return LAB if {"lab", "converged"} & set(item.fixturenames) else item.module.__name__
