@@ -16,7 +16,8 @@ import ansible
 import ansible_test
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE = ROOT / ".dockyard" / "sanity"
+# The venv is this machine's, kept across checkouts (a clean clone in CI does not make it again).
+STATE = Path.home() / ".cache" / "dockyard" / "sanity"
 PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 # What the sanity tests need, as ansible-test pins it for this ansible-core.
 REQUIREMENTS = sorted((Path(ansible_test.__file__).parent / "_data" / "requirements").glob("sanity.*.txt"))
