@@ -8,11 +8,14 @@ The tests run in file order on the file's own lab ("faults"), which starts bare.
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 import yaml
@@ -28,6 +31,8 @@ STACKS = json.dumps({"stacks": [{"name": "web", "compose_file": str(EXAMPLES / "
 # A daemon setting the kill test changes; every run after it keeps it, so no run restarts the Engines by the way.
 DEBUG = json.dumps({"engine_daemon_config": {"debug": True}})
 PAGE = "Hello from a dockyard stack."
+HOLD_PACKAGE_LOCK = ("import fcntl, time; lock = open('/var/lib/dpkg/lock-frontend', 'a'); "
+                     "fcntl.lockf(lock, fcntl.LOCK_EX); time.sleep(20)")
 
 
 def host(name):
@@ -154,8 +159,12 @@ def planted(name="node2"):
 
 
 def test_a_run_killed_at_any_point_converges_on_the_next(inventory, tmp_path):
-    # 1. During the Engine install on bare hosts.
+    # 1. During the Engine install on bare hosts. A host may still be installing (the kill stops Ansible here, not
+    # the host's apt-get): every host's package lock is held for a while, as that apt-get holds it, and the next
+    # run waits for it instead of failing.
     killed_at(inventory, "engine : Write daemon.json", delay=3)
+    for name in NODES:
+        subprocess.run(["docker", "exec", "-d", host(name), "python3", "-c", HOLD_PACKAGE_LOCK], check=True)
     up(inventory, debug=False)
     serving()
     plant_volume()
@@ -230,22 +239,34 @@ def test_a_dead_manager_is_reported_and_the_others_converge(inventory, faults_la
     serving()
 
 
+def ansible_processes_of(run):
+    """Ansible processes started by the run whose environment carries DOCKYARD_TEST_RUN=run, wherever they went
+    (a process that left the run's process group or session still carries it), not another test's."""
+    marker = f"DOCKYARD_TEST_RUN={run}".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and marker in (proc / "environ").read_bytes().split(b"\0"):
+                command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                if re.search(r"ansible[- ]playbook", command):
+                    found.append(f"{proc.name} {command}")
+    return found
+
+
 def test_ctrl_c_stops_every_ansible_process_of_the_run(inventory):
+    run = uuid.uuid4().hex
     proc = subprocess.Popen([sys.executable, "-m", "dockyard", "up", "-i", inventory, "-e", DEBUG],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "DOCKYARD_TEST_RUN": run})
     for line in proc.stdout:
         if "engine : Read which Engine packages are installed" in line:
             break
-    (playbook,) = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "ansible[- ]playbook"], capture_output=True,
-                                 text=True).stdout.split()
-    group = os.getpgid(int(playbook))  # ansible-playbook and its forks: this run's, not another test's
+    assert ansible_processes_of(run)  # the run's ansible-playbook and its workers are seen
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
     assert "interrupted by SIGINT during '" in err and "Run the same command again" in err
-    leftover = subprocess.run(["pgrep", "-g", str(group), "-af", "ansible[- ]playbook"], capture_output=True,
-                              text=True).stdout
-    assert leftover == ""
+    assert ansible_processes_of(run) == []
 
 
 def test_lost_quorum_is_refused_then_recovered_with_everything_kept(inventory, faults_lab):
