@@ -26,11 +26,9 @@ demo: setup
 	$(BIN)/dockyard deploy examples/stacks/web/compose.yml -n web -i inventory/lab/hosts.yml
 	$(BIN)/dockyard status -i inventory/lab/hosts.yml
 
-# The fast tiers first: a unit test that fails costs seconds, not the lab's half hour.
-test: setup lint
-	$(BIN)/pytest -ra tests/unit
-	$(BIN)/python tests/sanity/run.py
-	$(BIN)/pytest -ra --durations=20 -n 2 --dist loadgroup --no-loadscope-reorder tests/integration
+# The fast tiers first (make takes them in this order): a unit test that fails costs seconds, not the lab's
+# half hour.
+test: lint unit sanity integration
 
 # ansible-lint resolves dockyard.fleet.* through the same collection link the runner makes.
 lint: setup
