@@ -138,7 +138,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     stream_error,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     auth_header,
     credentials,
@@ -290,11 +290,14 @@ def main():
         module.fail_json(msg=f"~/.docker/config.json on {module.host} is not valid JSON ({exc}).")
     result = {"image": builder.refs[0], "content_tag": builder.refs[1], "built": False, "pushed": False}
     try:
-        needs, before = builder.needs()
-        result.update(needs=needs, changed=needs != "nothing")
-        if module._diff:
-            result["diff"] = {"before": {builder.refs[0]: (before or {}).get("Id")},
-                              "after": {builder.refs[0]: builder.refs[1]}}
+        needs, declared = builder.needs()
+        result["needs"] = needs
+        # What the declared tag is: an older image (its ID), the built one only here, or the built one pushed.
+        wanted = builder.refs[1] + (" in the registry" if builder.registry else "")
+        now = {"build": (declared or {}).get("Id"), "push": builder.refs[1], "nothing": wanted}[needs]
+        differences = Differences()
+        differences.add(builder.refs[0], now, wanted)
+        result = differences.report(module, result)
         if needs == "build" and not module.params["context_archive"]:
             module.exit_json(**result)  # the action plugin's question; it sends the context next
         if needs == "build" and not module.check_mode:

@@ -83,7 +83,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     config_path,
     credentials,
@@ -120,23 +120,22 @@ def main():
     except ValueError as exc:
         module.fail_json(msg=f"{path} on {host} is not valid JSON ({exc}); fix or remove it, then run again.")
     stored = credentials(config, registry)
-    login_changes = stored != (username, p["password"])
-    result = {"changed": login_changes, "config_path": path}
-    if module._diff:
-        result["diff"] = {"before": {registry: stored[0] if stored else None}, "after": {registry: username}}
+    differences = Differences()
+    # The diff names the stored user, never a password: a different one is only said to differ.
+    login_changes = differences.add(registry, stored and stored[0] + (
+        "" if stored[1] == p["password"] else " (another password)"), username)
+    result = {"config_path": path}
     if p["ca_cert"] is not None:
         ca_text = p["ca_cert"].strip() + "\n"
         result["ca_path"] = os.path.join(p["certs_dir"], registry, "ca.crt")
         installed = read_text(result["ca_path"])
         # CIS 3.8: registry certificates are 0444; an older run's 0644 copy is rewritten too.
-        if installed != ca_text or stat.S_IMODE(os.stat(result["ca_path"]).st_mode) != 0o444:
-            result["changed"] = True
-            if module._diff:
-                result["diff"]["before"][result["ca_path"]] = ("missing" if installed is None else "another CA"
-                                                               if installed != ca_text else "the CA, mode 0644")
-                result["diff"]["after"][result["ca_path"]] = "the registry's CA, mode 0444"
-            if not module.check_mode:
-                write_atomically(result["ca_path"], ca_text, 0o444)
+        wanted = "the registry's CA, mode 0444"
+        now = ("missing" if installed is None else "another CA" if installed != ca_text
+               else wanted if stat.S_IMODE(os.stat(result["ca_path"]).st_mode) == 0o444 else "the CA, mode 0644")
+        if differences.add(result["ca_path"], now, wanted) and not module.check_mode:
+            write_atomically(result["ca_path"], ca_text, 0o444)
+    result = differences.report(module, result)
     if module.check_mode or not login_changes:
         module.exit_json(**result)
     try:

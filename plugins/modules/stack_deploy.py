@@ -155,7 +155,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     wait_for,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing, kernel_module
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     auth_header,
     config_path,
@@ -228,6 +228,45 @@ class Deployer:
 
     def services(self):
         return {s["Spec"]["Name"]: s for s in self.listing("services", status="true")}
+
+    def current(self):
+        """services(); in check mode before the Engine or the swarm exists (a first run), None: all is created."""
+        try:
+            return self.services()
+        except DockerError as exc:
+            if not (self.module.check_mode and (isinstance(exc, DockerUnreachable) or exc.status == 503)):
+                raise
+            return None
+
+    def desired(self, stack, current):
+        """Service name -> the spec to deploy, with the IDs of its networks, secrets and configs (made first)."""
+        ids = self.ensure_objects(stack) if current is not None else {}
+        desired = {}
+        for spec in stack.services.values():
+            spec["Labels"][SPEC_HASH] = spec_hash(spec)
+            # The Engine stores network IDs; the hash above stays on names, which do not change.
+            for network in spec["TaskTemplate"]["Networks"]:
+                network["Target"] = ids.get(network["Target"], network["Target"])
+            for kind, id_key, name_key in (("Secrets", "SecretID", "SecretName"),
+                                           ("Configs", "ConfigID", "ConfigName")):
+                for ref in spec["TaskTemplate"]["ContainerSpec"].get(kind, []):
+                    ref[id_key] = ids.get(ref[name_key], "")
+            desired[spec["Name"]] = spec
+        return desired
+
+    def roll_back(self, names, timeout):
+        """Roll ``names`` back to their previous spec and wait; what happened, for the failure message."""
+        fresh = self.services()
+        for service in names:
+            self.api.request("POST", f"/services/{fresh[service]['ID']}/update",
+                             query={"version": fresh[service]["Version"]["Index"], "rollback": "previous"},
+                             body=fresh[service]["Spec"])
+        said = f" Rolled back {', '.join(names)} to the previous version."
+        try:
+            self.wait(names, timeout, utc_now(), rollback=True)
+        except DeployFailed as again:
+            said += f" The rollback did not come up either: {again}."
+        return said
 
     def wait(self, names, timeout, started, rollback=False):
         """Wait until every service in ``names`` runs all replicas of its current spec (healthy, where it has a
@@ -339,37 +378,18 @@ def main():
                              "IPVS. Nothing was changed.")
     api = deployer.api
     try:
-        try:
-            current = deployer.services()
-        except DockerError as exc:
-            # Check mode before the Engine or the swarm exists (a first run): everything would be created.
-            if not (module.check_mode and (isinstance(exc, DockerUnreachable) or exc.status == 503)):
-                raise
-            current = None
-        desired = {}
-        if stack:
-            ids = deployer.ensure_objects(stack) if current is not None else {}
-            for spec in stack.services.values():
-                spec["Labels"][SPEC_HASH] = spec_hash(spec)
-                # The Engine stores network IDs; the hash above stays on names, which do not change.
-                for network in spec["TaskTemplate"]["Networks"]:
-                    network["Target"] = ids.get(network["Target"], network["Target"])
-                for kind, id_key, name_key in (("Secrets", "SecretID", "SecretName"),
-                                               ("Configs", "ConfigID", "ConfigName")):
-                    for ref in spec["TaskTemplate"]["ContainerSpec"].get(kind, []):
-                        ref[id_key] = ids.get(ref[name_key], "")
-                desired[spec["Name"]] = spec
+        current = deployer.current()
+        desired = deployer.desired(stack, current) if stack else {}
         current = current or {}
         create = sorted(set(desired) - set(current))
         update = sorted(n for n in set(desired) & set(current)
                         if current[n]["Spec"].get("Labels", {}).get(SPEC_HASH) != desired[n]["Labels"][SPEC_HASH])
         remove = sorted(set(current) - set(desired)) if params["prune"] or not stack else []
-        result.update(created=create, updated=update, removed=remove, changed=bool(create or update or remove))
-        if module._diff:
-            result["diff"] = {
-                "before": {n: project(current[n]["Spec"], desired.get(n, current[n]["Spec"]))
-                           for n in update + remove},
-                "after": {n: desired[n] for n in create + update}}
+        differences = Differences()
+        for service in create + update + remove:
+            spec = current[service]["Spec"] if service in current else None
+            differences.add(service, spec and project(spec, desired.get(service, spec)), desired.get(service))
+        result = differences.report(module, dict(result, created=create, updated=update, removed=remove))
         if module.check_mode:
             module.exit_json(**result)
 
@@ -385,20 +405,8 @@ def main():
             if stack and params["wait_timeout"] > 0:
                 result["services"] = deployer.wait(create + update, params["wait_timeout"], started)
         except DeployFailed as exc:
-            message = f"Stack {name} on {host}: {exc}."
-            if params["rollback"] and update:
-                fresh = deployer.services()
-                for service in update:
-                    api.request("POST", f"/services/{fresh[service]['ID']}/update",
-                                query={"version": fresh[service]["Version"]["Index"], "rollback": "previous"},
-                                body=fresh[service]["Spec"])
-                message += f" Rolled back {', '.join(update)} to the previous version."
-                try:
-                    deployer.wait(update, params["wait_timeout"], utc_now(), rollback=True)
-                except DeployFailed as again:
-                    message += f" The rollback did not come up either: {again}."
-            module.fail_json(msg=message + " Fix the service and deploy again.", **result)
-
+            said = deployer.roll_back(update, params["wait_timeout"]) if params["rollback"] and update else ""
+            module.fail_json(msg=f"Stack {name} on {host}: {exc}.{said} Fix the service and deploy again.", **result)
         for service in remove:
             api.request("DELETE", f"/services/{current[service]['ID']}")
         prune_unused(api, deployer, desired, stack)

@@ -151,7 +151,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     DockerUnreachable,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 
 NOT_A_MEMBER = {"local_state": "inactive", "node_id": "", "is_manager": False, "cluster_id": "", "manager_addrs": []}
 MEMBER_STATES = ("active", "pending", "locked")
@@ -249,7 +249,9 @@ def main():
         module.fail_json(msg=f"{host} is a manager of another swarm ({before['cluster_id']}), not "
                              f"{params['cluster_id']}. Make it leave that swarm first (docker swarm leave --force) "
                              "if it really belongs to this one.")
-    unlocked = before["local_state"] == "locked"
+    differences = Differences()
+    was = before["local_state"]
+    unlocked = was == "locked"
     if unlocked and not params["unlock_keys"]:
         module.fail_json(msg=f"{host} is a locked swarm manager and no unlock key was given; unlock it with `docker "
                              "swarm unlock` and the unlock key, then run again.")
@@ -267,7 +269,7 @@ def main():
         module.fail_json(msg=f"{host} is a swarm manager; making it leave can cost the swarm its quorum. Demote it "
                              "first (move it to swarm_workers), or set force to let it leave anyway.")
 
-    result = {"changed": unlocked or action != "none", "action": action, "unlocked": unlocked}
+    result = {"action": action, "unlocked": unlocked}
     if action != "none" and not module.check_mode:
         advertise = {"AdvertiseAddr": params["advertise_addr"], "DataPathAddr": params["data_path_addr"],
                      "ListenAddr": params["listen_addr"]}
@@ -284,25 +286,24 @@ def main():
             module.fail_json(msg=f"Swarm {action} on {host} failed: {exc}. Check that the managers' port 2377/tcp, "
                                  "7946/tcp+udp and 4789/udp are reachable from this host and the advertise "
                                  "address is one of its own.", action=action)
+    predicted = ({"present": "active", "absent": "inactive"}[params["state"]] if action != "none"
+                 else "active" if unlocked else was)
+    differences.add("swarm", was, predicted)
     try:
         # Init's own AutoLockManagers is not the swarm's spec, which a later update would reset: set both.
         manages = before["is_manager"] if action == "none" else action == "init" and not module.check_mode
         if params["autolock"] is not None and manages:
             changed = set_autolock(api, params["autolock"], module.check_mode)
-            result.update(autolock=params["autolock"], changed=result["changed"] or changed)
-        after = before if module.check_mode or not result["changed"] else swarm_state(api, params["return_tokens"])
+            differences.add("autolock", params["autolock"] != changed, params["autolock"])
+            result["autolock"] = params["autolock"]
+        after = before if module.check_mode or not differences.changed else swarm_state(api, params["return_tokens"])
     except DockerError as exc:
         module.fail_json(msg=f"Reading or updating the swarm state of {host} after {action} failed: {exc}")
     result.update({key: after[key] for key in ("node_id", "cluster_id", "is_manager", "manager_addrs")})
-    if "join_tokens" in after:
-        result["join_tokens"] = after["join_tokens"]
-    if "unlock_key" in after:
-        result["unlock_key"] = after["unlock_key"]
-    if module._diff:
-        predicted = {"present": "active", "absent": "inactive"}[params["state"]] if action != "none" else None
-        result["diff"] = {"before": {"swarm": before["local_state"]},
-                          "after": {"swarm": predicted or after["local_state"]}}
-    module.exit_json(**result)
+    for key in ("join_tokens", "unlock_key"):
+        if key in after:
+            result[key] = after[key]
+    module.exit_json(**differences.report(module, result))
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ import ipaddress
 import os
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
-from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 
 try:
     from cryptography import x509
@@ -241,10 +241,11 @@ def main():
     reason = "the CA is new" if ca_cert is None else reissue_reason(cert, ca_cert, sans, p["renew_before_days"])
     if reason:
         actions.append(f"issued {p['name']}.crt: {reason}")
-    result = {"changed": bool(actions), "actions": actions, **{k: paths[k] for k in ("ca_cert", "cert", "key")}}
-    if module._diff:
-        result["diff"] = {"before": summary(cert),
-                          "after": {"subject_alt_names": sans, "days": p["days"]} if reason else summary(cert)}
+    differences = Differences()
+    differences.add("ca", "absent" if ca_cert is None else "present", "present")
+    differences.add(f"{p['name']}.crt", summary(cert), {"subject_alt_names": sans, "days": p["days"]} if reason
+                    else summary(cert))
+    result = differences.report(module, {"actions": actions, **{k: paths[k] for k in ("ca_cert", "cert", "key")}})
     if module.check_mode or not actions:
         module.exit_json(**result)
 

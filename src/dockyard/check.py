@@ -24,10 +24,9 @@ from dataclasses import dataclass
 
 import yaml
 
-from dockyard.collection import collection_root
+from dockyard.collection import collection_module, collection_root
 from dockyard.errors import EnvironmentProblem, UsageError
 
-GROUPS_IN_DOCKER_HOSTS = ("swarm_managers", "swarm_workers", "registry", "builders")
 SSH_TIMEOUT = 8.0
 
 
@@ -108,22 +107,9 @@ def role_specs() -> dict[str, dict]:
 
 
 def check_groups(groups: dict[str, set]) -> list[Problem]:
-    problems = []
-    docker_hosts = groups.get("docker_hosts", set())
-    if not docker_hosts:
-        problems.append(Problem("inventory", "the group docker_hosts is missing or empty",
-                                "list every host that gets Docker Engine under docker_hosts"))
-    for name in GROUPS_IN_DOCKER_HOSTS:
-        for host in sorted(groups.get(name, set()) - docker_hosts):
-            problems.append(Problem(host, f"is in {name} but not in docker_hosts", f"add {host} to docker_hosts"))
-    managers, workers = groups.get("swarm_managers", set()), groups.get("swarm_workers", set())
-    for host in sorted(managers & workers):
-        problems.append(Problem(host, "is in both swarm_managers and swarm_workers", "keep it in one of them"))
-    if (managers or workers) and len(managers) % 2 == 0:
-        problems.append(Problem("inventory", f"swarm_managers has {len(managers)} hosts "
-                                f"({', '.join(sorted(managers)) or 'none'}); a swarm needs an odd number",
-                                "use 1, 3, 5 or 7 managers"))
-    return problems
+    """The group rules of the collection's filter dockyard.fleet.group_problems, which the swarm role asks too."""
+    rules = collection_module("plugins.filter.group_problems")
+    return [Problem(*problem) for problem in rules.group_problems(groups)]
 
 
 def check_variables(hosts: dict[str, dict], specs: dict[str, dict]) -> list[Problem]:

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLUGINS = [("module", p.stem) for p in sorted((ROOT / "plugins/modules").glob("*.py"))] + [
     ("filter", "packages_to_install"),
     ("filter", "swarm_leader"),
+    ("filter", "group_problems"),
     ("filter", "kubernetes_manifests"),
     ("filter", "registry_accounts"),
     ("callback", "events"),

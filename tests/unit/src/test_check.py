@@ -1,6 +1,7 @@
 """`dockyard check`'s inventory rules, decided before anything is sent to a host."""
 
 from dockyard.check import check_addresses, check_groups, check_variables, role_specs
+from dockyard.collection import collection_module
 
 
 def test_groups_need_docker_hosts_an_odd_manager_count_and_one_role_per_host():
@@ -10,8 +11,13 @@ def test_groups_need_docker_hosts_an_odd_manager_count_and_one_role_per_host():
     assert problems == [
         "z: is in registry but not in docker_hosts. Fix: add z to docker_hosts",
         "b: is in both swarm_managers and swarm_workers. Fix: keep it in one of them",
-        "inventory: swarm_managers has 2 hosts (a, b); a swarm needs an odd number. Fix: use 1, 3, 5 or 7 managers",
+        "inventory: swarm_managers has 2 hosts (a, b); a swarm needs an odd number. Fix: use 1, 3, 5 or 7 managers "
+        "(an even number tolerates no more failures than one fewer)",
     ]
+    # The swarm role's preflight asks the same rules through the filter, and says the same lines.
+    lines = collection_module("plugins.filter.group_problems").FilterModule().filters()["group_problems"](
+        {"docker_hosts": ["a", "b"], "swarm_managers": ["a", "b"], "swarm_workers": ["b"], "registry": ["z"]})
+    assert lines == problems
     assert [p.where for p in check_groups({})] == ["inventory"]  # no docker_hosts at all
 
 

@@ -1,24 +1,17 @@
 """host_files run as Ansible runs it (a module process given its arguments), on this machine's own files."""
 
 import json
-import os
 import stat
-import subprocess
-import sys
 
-from dockyard.collection import collections_path
+import pytest
 
 SECRET = "planted-secret-7d1c0f"
 
 
-def run(tmp_path, files, secrets=None, check=False):
-    args = {"files": files, "secrets": secrets or {}, "_ansible_check_mode": check, "_ansible_diff": True}
-    (tmp_path / "args.json").write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
-    out = subprocess.run(
-        [sys.executable, "-m", "ansible_collections.dockyard.fleet.plugins.modules.host_files",
-         str(tmp_path / "args.json")],
-        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(collections_path())})
-    return json.loads(out.stdout), out.stdout
+@pytest.fixture(name="run")
+def run_fixture(run_module):
+    return lambda files, secrets=None, check=False: run_module("host_files", {"files": files,
+                                                                            "secrets": secrets or {}}, check=check)
 
 
 def entries(tmp_path):
@@ -30,30 +23,30 @@ def entries(tmp_path):
     ]
 
 
-def test_check_mode_predicts_the_set_and_the_run_makes_exactly_it_then_nothing(tmp_path):
+def test_check_mode_predicts_the_set_and_the_run_makes_exactly_it_then_nothing(tmp_path, run):
     base, files = entries(tmp_path)
     secrets = {str(base / "key.pem"): SECRET + "\n"}
-    predicted, _ = run(tmp_path, files, secrets, check=True)
+    predicted, _ = run(files, secrets, check=True)
     assert predicted["changed"] and not base.exists()
-    made, output = run(tmp_path, files, secrets)
+    made, output = run(files, secrets)
     assert [row["changed"] for row in made["files"]] == [row["changed"] for row in predicted["files"]] == [True] * 3
     assert made["diff"] == predicted["diff"]
     assert SECRET not in output and "port: 5000" in json.dumps(made["diff"])
     assert stat.S_IMODE(base.stat().st_mode) == 0o700
     assert (base / "key.pem").read_text() == SECRET + "\n"
     assert stat.S_IMODE((base / "key.pem").stat().st_mode) == 0o600
-    again, _ = run(tmp_path, files, secrets)
+    again, _ = run(files, secrets)
     assert not again["changed"] and "diff" in again and again["diff"] == []
     assert again["files"][1]["checksum"] == made["files"][1]["checksum"]
 
 
-def test_a_changed_mode_or_content_is_put_back_and_shown(tmp_path):
+def test_a_changed_mode_or_content_is_put_back_and_shown(tmp_path, run):
     base, files = entries(tmp_path)
     secrets = {str(base / "key.pem"): SECRET}
-    run(tmp_path, files, secrets)
+    run(files, secrets)
     (base / "config.yml").write_text("port: 6000\n")
     (base / "key.pem").chmod(0o644)
-    result, output = run(tmp_path, files, secrets)
+    result, output = run(files, secrets)
     assert [row["changed"] for row in result["files"]] == [False, True, True]
     assert "port: 6000" in result["diff"][0]["before"] and result["diff"][0]["after"] == "port: 5000\n"
     assert result["diff"][1]["before_header"].endswith("(mode 0644)") and SECRET not in output
@@ -61,19 +54,19 @@ def test_a_changed_mode_or_content_is_put_back_and_shown(tmp_path):
     assert stat.S_IMODE((base / "key.pem").stat().st_mode) == 0o600
 
 
-def test_a_directory_where_a_file_belongs_fails_and_changes_nothing(tmp_path):
+def test_a_directory_where_a_file_belongs_fails_and_changes_nothing(tmp_path, run):
     base, files = entries(tmp_path)
     (base / "config.yml").mkdir(parents=True)
     base.chmod(0o755)
-    result, _ = run(tmp_path, files, {str(base / "key.pem"): SECRET})
+    result, _ = run(files, {str(base / "key.pem"): SECRET})
     assert result["failed"] and "is a directory on this host" in result["msg"]
     assert not (base / "key.pem").exists() and stat.S_IMODE(base.stat().st_mode) == 0o755
 
 
-def test_a_mode_that_is_not_octal_fails_naming_the_file_and_changes_nothing(tmp_path):
+def test_a_mode_that_is_not_octal_fails_naming_the_file_and_changes_nothing(tmp_path, run):
     base, files = entries(tmp_path)
     files[1]["mode"] = "rw-r--r--"
-    result, _ = run(tmp_path, files, {str(base / "key.pem"): SECRET})
+    result, _ = run(files, {str(base / "key.pem"): SECRET})
     assert result["failed"] and result["msg"] == f"{base / 'config.yml'}: mode 'rw-r--r--' is not octal permission " \
                                                  'bits such as "0600".'
     assert not base.exists()
