@@ -11,7 +11,9 @@ from pathlib import Path
 
 from dockyard.errors import EnvironmentProblem
 
-EVENTS_CALLBACK = "dockyard.fleet.events"
+# The runner's progress comes from the events; packed modules are kept between runs (module_cache), in the
+# user's cache directory: a cache, not the project's state.
+CALLBACKS = ("dockyard.fleet.events", "dockyard.fleet.module_cache")
 
 
 PACKAGE = Path(__file__).resolve().parent
@@ -105,9 +107,10 @@ def ansible_env(base: dict[str, str] | None = None) -> dict[str, str]:
         paths.append(env["ANSIBLE_COLLECTIONS_PATH"])
     env["ANSIBLE_COLLECTIONS_PATH"] = os.pathsep.join(paths)
     enabled = [c for c in env.get("ANSIBLE_CALLBACKS_ENABLED", "").split(",") if c]
-    if EVENTS_CALLBACK not in enabled:
-        enabled.append(EVENTS_CALLBACK)
+    enabled += [name for name in CALLBACKS if name not in enabled]
     env["ANSIBLE_CALLBACKS_ENABLED"] = ",".join(enabled)
+    env.setdefault("DOCKYARD_MODULE_CACHE", str(Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+                                                / "dockyard" / "modules"))
     env["ANSIBLE_NOCOLOR"] = "1"
     # An inventory that does not parse is an error, not an empty run that "succeeds".
     env.setdefault("ANSIBLE_INVENTORY_UNPARSED_FAILED", "true")

@@ -20,6 +20,7 @@ PLUGINS = [("module", p.stem) for p in sorted((ROOT / "plugins/modules").glob("*
     ("filter", "kubernetes_manifests"),
     ("filter", "registry_accounts"),
     ("callback", "events"),
+    ("callback", "module_cache"),
 ]
 
 
