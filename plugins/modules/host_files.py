@@ -12,6 +12,8 @@ description:
     M(ansible.builtin.template) tasks; a converged set is only read.
   - A file is written whole or not at all (a temporary file in the same directory, renamed over the old one).
   - The content of a file named in O(secrets) is never logged, shown in the diff or returned.
+  - The system users in O(system_users) are made first where the host does not have them, so entries can be
+    owned by them.
 version_added: 1.0.0
 author: dockyard developers (@dockyard)
 extends_documentation_fragment:
@@ -53,6 +55,14 @@ options:
       - A parameter of its own because Ansible leaves out of the host's log only whole parameters marked no_log.
     type: dict
     default: {}
+  system_users:
+    description:
+      - System users (with a group of the same name, no login shell, no home) that own entries. Those the host
+        lacks are made (C(useradd --system)) after every entry was checked and before the first entry changes;
+        an existing user is left as it is.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -67,6 +77,7 @@ attributes:
 EXAMPLES = r"""
 - name: The token server's directory and files
   dockyard.fleet.host_files:
+    system_users: [token]
     files:
       - {path: /var/lib/token, state: directory, owner: token, mode: "0700"}
       - {path: /var/lib/token/token.json, owner: token, mode: "0600"}
@@ -77,6 +88,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+users_added:
+  description: The users of O(system_users) that were made (or would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [dockyard-registry-token]
 files:
   description: Per entry, in order, its path, whether it changed and, for a file, the SHA-1 of its content.
   returned: always
@@ -95,13 +112,14 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._files import write
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 
-def ids(module, entry):
-    """The uid and gid of an entry's owner and group; None for a name the host does not have (yet, in check mode)."""
+def ids(module, entry, predicting):
+    """The uid and gid of an entry's owner and group; None for a name the host does not have yet (in check mode, or
+    before the system users are made)."""
     try:
         uid = pwd.getpwnam(entry["owner"]).pw_uid
         gid = grp.getgrnam(entry["group"]).gr_gid
     except KeyError:
-        if module.check_mode:
+        if predicting:
             return None, None
         module.fail_json(msg=f"{entry['path']}: the host has no user {entry['owner']!r} or group {entry['group']!r}; "
                              "create them before this task.")
@@ -121,7 +139,17 @@ def differences(current, old, wanted_mode, uid, gid, data):
     return found
 
 
-def inspect(module, entry, secrets):
+def missing_users(names):
+    missing = []
+    for name in names:
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            missing.append(name)
+    return missing
+
+
+def inspect(module, entry, secrets, predicting):
     """What one entry changes: its row for the result, its diff (None when unchanged) and the change to make."""
     path, secret = entry["path"], entry["path"] in secrets
     text = secrets[path] if secret else entry["content"]
@@ -132,7 +160,7 @@ def inspect(module, entry, secrets):
         mode = int(entry["mode"], 8)
     except ValueError:
         module.fail_json(msg=f"{path}: mode {entry['mode']!r} is not octal permission bits such as \"0600\".")
-    uid, gid = ids(module, entry)
+    uid, gid = ids(module, entry, predicting)
     try:
         current = os.lstat(path)
     except FileNotFoundError:
@@ -188,6 +216,7 @@ def main():
                 "mode": {"type": "str", "required": True},
             }},
             "secrets": {"type": "dict", "default": {}, "no_log": True},
+            "system_users": {"type": "list", "elements": "str", "default": []},
         },
         engine=False,
         supports_check_mode=True,
@@ -197,7 +226,17 @@ def main():
         if entry["path"] in secrets and entry["content"] is not None:
             module.fail_json(msg=f"{entry['path']} has content and is in secrets; give it one of them.")
     # Every entry is read and checked before the first change, so a bad entry leaves the host as it was.
-    plan = [inspect(module, entry, secrets) for entry in module.params["files"]]
+    users = missing_users(module.params["system_users"])
+    plan = [inspect(module, entry, secrets, module.check_mode or bool(users)) for entry in module.params["files"]]
+    if users and not module.check_mode:
+        for name in users:
+            command = ["useradd", "--system", "--user-group", "--shell", "/usr/sbin/nologin", "--no-create-home",
+                       "--home-dir", "/nonexistent", name]
+            rc, _out, err = module.run_command(command)
+            if rc:
+                module.fail_json(msg=f"Making the system user {name} failed ({' '.join(command)}: {err.strip()}); "
+                                     "no entry was changed.")
+        plan = [inspect(module, entry, secrets, False) for entry in module.params["files"]]
     for _row, _diff, change in plan:
         if change and not module.check_mode:
             try:
@@ -207,9 +246,10 @@ def main():
                                      "directory exists (list that first) and the file system is writable.")
     rows = [row for row, _diff, _change in plan]
     diffs = [diff for _row, diff, _change in plan if diff]
-    result = {"changed": any(row["changed"] for row in rows), "files": rows}
+    result = {"changed": bool(users) or any(row["changed"] for row in rows), "files": rows, "users_added": users}
     if module._diff:
-        result["diff"] = diffs
+        result["diff"] = [{"before_header": f"user {name}", "after_header": f"user {name}", "before": "",
+                           "after": f"system user {name}\n"} for name in users] + diffs
     module.exit_json(**result)
 
 

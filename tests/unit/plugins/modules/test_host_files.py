@@ -70,3 +70,17 @@ def test_a_mode_that_is_not_octal_fails_naming_the_file_and_changes_nothing(tmp_
     assert result["failed"] and result["msg"] == f"{base / 'config.yml'}: mode 'rw-r--r--' is not octal permission " \
                                                  'bits such as "0600".'
     assert not base.exists()
+
+
+def test_a_system_user_the_host_lacks_is_predicted_with_the_entries_it_owns_and_nothing_is_made(tmp_path,
+                                                                                                  run_module):
+    base, files = entries(tmp_path)
+    files[0]["owner"] = "dockyard-no-such-user"
+    result, _ = run_module("host_files", {"files": files, "secrets": {str(base / "key.pem"): SECRET},
+                                          "system_users": ["dockyard-no-such-user", "root"]}, check=True)
+    assert result["changed"] and result["users_added"] == ["dockyard-no-such-user"]
+    assert result["diff"][0] == {"before_header": "user dockyard-no-such-user",
+                                 "after_header": "user dockyard-no-such-user", "before": "",
+                                 "after": "system user dockyard-no-such-user\n"}
+    assert not base.exists()
+    assert "dockyard-no-such-user:" not in open("/etc/passwd", encoding="utf-8").read()
