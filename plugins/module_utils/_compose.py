@@ -76,6 +76,14 @@ def _argv(value):
     return [str(v) for v in value] if isinstance(value, list) else shlex.split(str(value))
 
 
+def process_of(spec, where):
+    """What a service runs: its entrypoint and command as argv lists and its environment as a dict, each only if
+    set (the swarm's and Kubernetes' renderings name them differently)."""
+    found = {key: _argv(spec[key]) for key in ("entrypoint", "command") if spec.get(key) is not None}
+    env = key_value_list(spec.get("environment"), f"{where}.environment")
+    return dict(found, environment=env) if env else found
+
+
 def parse_port(port, where):
     if isinstance(port, dict):
         return {"Protocol": port.get("protocol", "tcp"), "TargetPort": int(port["target"]),
@@ -241,13 +249,11 @@ class Stack:
             raise ComposeError(f"{where}.deploy: {', '.join(unknown)} not supported")
 
         container = {"Image": spec["image"], "Labels": key_value_list(spec.get("labels"), f"{where}.labels")}
-        if spec.get("entrypoint") is not None:
-            container["Command"] = _argv(spec["entrypoint"])
-        if spec.get("command") is not None:
-            container["Args"] = _argv(spec["command"])
-        env = key_value_list(spec.get("environment"), f"{where}.environment")
-        if env:
-            container["Env"] = [f"{k}={v}" for k, v in sorted(env.items())]
+        process = process_of(spec, where)
+        container.update({field: process[key] for key, field in (("entrypoint", "Command"), ("command", "Args"))
+                          if key in process})
+        if "environment" in process:
+            container["Env"] = [f"{k}={v}" for k, v in sorted(process["environment"].items())]
         for key, api in (("user", "User"), ("working_dir", "Dir"), ("hostname", "Hostname"),
                          ("stop_signal", "StopSignal"), ("tty", "TTY"), ("init", "Init"), ("read_only", "ReadOnly")):
             if key in spec:

@@ -19,11 +19,11 @@ import re
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
     ComposeError,
     Stack,
-    _argv,
     duration_ns,
     file_mode,
     key_value_list,
     parse_port,
+    process_of,
     size_bytes,
 )
 
@@ -199,13 +199,11 @@ class Renderer:
         pod = {"containers": [container]}
         selector = {"app.kubernetes.io/part-of": self.name, "app.kubernetes.io/name": svc}
         pod_labels = dict(selector)
-        if spec.get("entrypoint") is not None:
-            container["command"] = _argv(spec["entrypoint"])
-        if spec.get("command") is not None:
-            container["args"] = _argv(spec["command"])
-        env = key_value_list(spec.get("environment"), f"{where}.environment")
-        if env:
-            container["env"] = [{"name": k, "value": v} for k, v in sorted(env.items())]
+        process = process_of(spec, where)
+        container.update({field: process[key] for key, field in (("entrypoint", "command"), ("command", "args"))
+                          if key in process})
+        if "environment" in process:
+            container["env"] = [{"name": k, "value": v} for k, v in sorted(process["environment"].items())]
         if "working_dir" in spec:
             container["workingDir"] = spec["working_dir"]
         self.security(where, spec, container, pod)

@@ -113,3 +113,13 @@ def test_units():
     assert size_bytes("512M", "x") == 512 * 1024**2 and size_bytes("1g", "x") == 1024**3
     assert parse_port("8080:80/udp", "x") == {"Protocol": "udp", "TargetPort": 80, "PublishedPort": 8080,
                                               "PublishMode": "ingress"}
+
+
+def test_entrypoint_command_and_environment_become_command_args_and_env():
+    container = Stack("s", {"services": {"app": {
+        "image": "app:1", "entrypoint": "/bin/app --serve", "command": ["-p", 80],
+        "environment": {"B": 2, "A": True, "C": None}}}}).services["app"]["TaskTemplate"]["ContainerSpec"]
+    assert container["Command"] == ["/bin/app", "--serve"] and container["Args"] == ["-p", "80"]
+    assert container["Env"] == ["A=true", "B=2", "C="]
+    bare = Stack("s", {"services": {"app": {"image": "app:1"}}}).services["app"]["TaskTemplate"]["ContainerSpec"]
+    assert not {"Command", "Args", "Env"} & set(bare)
