@@ -2,6 +2,7 @@
 
 import json
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -83,4 +84,4 @@ def test_a_system_user_the_host_lacks_is_predicted_with_the_entries_it_owns_and_
                                  "after_header": "user dockyard-no-such-user", "before": "",
                                  "after": "system user dockyard-no-such-user\n"}
     assert not base.exists()
-    assert "dockyard-no-such-user:" not in open("/etc/passwd", encoding="utf-8").read()
+    assert "dockyard-no-such-user:" not in Path("/etc/passwd").read_text(encoding="utf-8")
