@@ -61,6 +61,8 @@ options:
     description:
       - Seconds to wait for promoted nodes to become reachable raft members and demoted ones to leave the raft,
         before demoting further nodes and before returning.
+      - Also how long to wait, before deciding anything, for nodes whose status is C(unknown) (every node, for a
+        few seconds after the swarm's leader changed) to report in.
     type: int
     default: 60
 extends_documentation_fragment:
@@ -102,6 +104,20 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     wait_for,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule, Refused
+
+
+def settled_nodes(api, timeout):
+    """The node list once no node's status is "unknown". A manager that has just become the leader marks every
+    node unknown until its next heartbeat (and a manager that has just joined reads that), which would pass for
+    managers being down: wait for the heartbeats (a few seconds), as long as the wait allows."""
+    nodes = []
+
+    def unknown():
+        nodes[:] = api.get("/nodes")
+        return [n for n in nodes if (n.get("Status") or {}).get("State") == "unknown"]
+
+    wait_for(unknown, timeout, 0.5)
+    return nodes
 
 
 def wait_for_roles(api, updates, timeout):
@@ -222,7 +238,7 @@ def main():
     )
     api = module.api
     try:
-        current = api.get("/nodes")
+        current = settled_nodes(api, module.params["wait_timeout"])
         updates, removals = plan(current, module.params["nodes"], module.params["prune"],
                                  module.params["inventory_hosts"])
     except Refused as exc:

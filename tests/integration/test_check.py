@@ -30,7 +30,7 @@ def test_check_reports_four_planted_mistakes_at_once(lab):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     lines = proc.stderr.splitlines()
     assert "dockyard: check: inventory: swarm_managers has 2 hosts (node1, node2); a swarm needs an odd number. " \
-           "Fix: use 1, 3, 5 or 7 managers" in lines
+           "Fix: use 1, 3, 5 or 7 managers (an even number tolerates no more failures than one fewer)" in lines
     assert any(line.startswith(f"dockyard: check: node9: SSH to root@{nobody} failed") for line in lines)
     assert "dockyard: check: node1, node2, node3, node9: unknown variable engine_sorce. Fix: use engine_source" \
            in lines
