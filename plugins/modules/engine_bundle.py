@@ -6,9 +6,13 @@ DOCUMENTATION = r"""
 module: engine_bundle
 short_description: Build an offline bundle of Docker Engine .deb packages on the control machine
 description:
-  - Runs on the control machine (C(delegate_to=localhost)) and uses its apt to download the Engine packages
-    and every dependency that is not part of a minimal Debian system (priority C(required)), into a flat apt
-    repository (C(Packages) index) packed as one tar archive.
+  - Runs on the control machine (C(delegate_to=localhost)) and downloads the Engine packages of the hosts'
+    Debian release and architecture, and every dependency that is not part of a minimal Debian system (priority
+    C(required)), into a flat apt repository (C(Packages) index) packed as one tar archive.
+  - It runs apt with a configuration of its own (its own source list, package lists and status, under
+    O(dest)/.apt/), so the control machine may run another release than the hosts (a Debian 12 control machine
+    builds a Debian 13 bundle) and its own apt state is never touched. The package lists are fetched when missing
+    or older than O(cache_valid_time).
   - Hosts without a route to any package mirror then install from that repository alone
     (see the engine role's C(engine_source=bundle)).
   - The bundle's name carries a hash of its package list, release and architecture, so a bundle that exists is
@@ -17,8 +21,6 @@ description:
     (outside it). A bundle that exists is reused only when every file in its archive still matches; otherwise the
     module fails naming the file. The checksums are returned, so the hosts verify their unpacked copy against the
     control machine's record before installing (the engine role does).
-  - The control machine must run the same Debian release and architecture as the hosts; the bundle records
-    both and the engine role checks them.
 version_added: 1.0.0
 author: dockyard developers (@dockyard)
 extends_documentation_fragment:
@@ -41,22 +43,45 @@ options:
     description: Directory on the hosts the bundle is unpacked into; written into the bundle's apt source line.
     type: path
     default: /var/cache/dockyard
+  release:
+    description: Debian codename of the hosts (V(bookworm), V(trixie)); empty takes the control machine's.
+    type: str
+    default: ""
+  architecture:
+    description: dpkg architecture of the hosts (V(amd64), V(arm64)); empty takes the control machine's.
+    type: str
+    default: ""
+  sources:
+    description:
+      - apt source lines (one-line format) to download from.
+      - Empty takes the control machine's own Debian sources (its release, C(-updates) and C(-security) suites)
+        with the suites moved to O(release).
+    type: list
+    elements: str
+    default: []
+  cache_valid_time:
+    description: Seconds the downloaded package lists stay valid before they are fetched again.
+    type: int
+    default: 3600
 attributes:
   check_mode:
     support: full
-    details: Resolves the packages and reports whether a bundle would be built, without downloading.
+    details: Resolves the packages and reports whether a bundle would be built, without downloading a package
+      (the package lists of its own apt cache are fetched when missing or stale, as in a real run).
   diff_mode:
     support: none
   idempotent:
     support: full
 requirements:
-  - a Debian-family control machine with apt, apt-cache and dpkg-deb
+  - a Debian-family control machine with apt, apt-cache and dpkg-deb, and a route to the release's mirror
 """
 
 EXAMPLES = r"""
-- name: Build the Engine bundle on the control machine
+- name: Build a Debian 13 Engine bundle on the control machine, whatever release it runs
   dockyard.fleet.engine_bundle:
-    packages: [docker.io]
+    packages: [docker.io, docker-cli]
+    release: trixie
+    architecture: amd64
     dest: "{{ playbook_dir }}/../.dockyard/bundles"
   delegate_to: localhost
   run_once: true
@@ -99,16 +124,65 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._apt import release_sources
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
+
+
+class Apt:
+    """apt-get and apt-cache with a configuration of their own under ``root``: the sources of one release and
+    architecture, their package lists and an empty status (the bundle is for hosts, not for this machine)."""
+
+    def __init__(self, module, root, sources, architecture):
+        self.module, self.root = module, root
+        for sub in ("lists/partial", "cache/archives/partial"):
+            os.makedirs(os.path.join(root, sub), exist_ok=True)
+        self.options = []
+        for key, value in (("Dir::Etc::SourceList", "sources.list"), ("Dir::State::Lists", "lists"),
+                           ("Dir::Cache", "cache"), ("Dir::State::status", "status")):
+            self.options += ["-o", f"{key}={os.path.join(root, value)}"]
+        self.options += ["-o", "Dir::Etc::SourceParts=-", "-o", "Dir::Etc::PreferencesParts=-",
+                         "-o", "Dir::Etc::Preferences=-", "-o", f"APT::Architecture={architecture}",
+                         "-o", f"APT::Architectures={architecture}", "-o", "APT::Sandbox::User=root"]
+        text = "".join(line + "\n" for line in sources)
+        if self.read("sources.list") != text:
+            self.write("sources.list", text)
+            self.write("updated", "")  # other sources: the lists are fetched again
+        if self.read("status") is None:
+            self.write("status", "")
+
+    def read(self, name):
+        try:
+            with open(os.path.join(self.root, name), encoding="utf-8") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
+    def write(self, name, text):
+        with open(os.path.join(self.root, name), "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+    def update(self, valid_for):
+        """Fetch the package lists when they are missing or older than ``valid_for`` seconds; returns their
+        time stamp (a new one means other package versions may be chosen)."""
+        stamp = self.read("updated") or ""
+        if not stamp or time.time() - float(stamp) > valid_for:
+            self.run("apt-get", "update", "-q")
+            stamp = str(time.time())
+            self.write("updated", stamp)
+        return stamp
+
+    def run(self, tool, *args, cwd=None):
+        return run(self.module, [tool, *self.options, *args], cwd=cwd)
 
 
 def run(module, argv, cwd=None):
     rc, out, err = module.run_command(argv, cwd=cwd, environ_update={"LC_ALL": "C"})
     if rc != 0:
         module.fail_json(msg=f"Building the Engine bundle on the control machine failed: `{' '.join(argv)}` "
-                             f"exited {rc}: {err.strip() or out.strip()}. If apt cannot find a package, run "
-                             "`apt-get update` on the control machine.")
+                             f"exited {rc}: {err.strip() or out.strip()}. Check that the control machine reaches "
+                             "the mirrors of the bundle's sources, and that they have the packages asked for.")
     return out
 
 
@@ -123,41 +197,30 @@ def stanzas(text):
             yield fields
 
 
-def resolve(module, packages, version):
+def resolve(apt, packages, version):
     """name -> version of the packages and their dependencies, minus those every Debian system has."""
-    out = run(module, ["apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
-                       "--no-breaks", "--no-replaces", "--no-enhances", *packages])
+    out = apt.run("apt-cache", "depends", "--recurse", "--no-recommends", "--no-suggests", "--no-conflicts",
+                  "--no-breaks", "--no-replaces", "--no-enhances", *packages)
     names = sorted({line.split(":")[0] for line in out.splitlines() if line and line[0] not in " <"})
     chosen = {}
-    for fields in stanzas(run(module, ["apt-cache", "show", "--no-all-versions", *names])):
+    for fields in stanzas(apt.run("apt-cache", "show", "--no-all-versions", *names)):
         if fields.get("Priority") != "required" or fields["Package"] in packages:
             chosen[fields["Package"]] = fields["Version"]
     if version:
-        for fields in stanzas(run(module, ["apt-cache", "show", *[f"{name}={version}" for name in packages]])):
+        for fields in stanzas(apt.run("apt-cache", "show", *[f"{name}={version}" for name in packages])):
             chosen[fields["Package"]] = fields["Version"]
     return chosen
 
 
-def resolve_cached(module, packages, version, dest):
-    """resolve(), remembered in ``dest`` until apt's package lists change (apt-cache takes about a second)."""
-    lists = "/var/lib/apt/lists"
-    stamp = max((os.stat(os.path.join(lists, n)).st_mtime_ns for n in os.listdir(lists)), default=0) \
-        if os.path.isdir(lists) else 0
-    key = hashlib.sha256(json.dumps([packages, version, stamp]).encode()).hexdigest()
-    cache = os.path.join(dest, ".resolved.json")
-    try:
-        with open(cache, encoding="utf-8") as handle:
-            saved = json.load(handle)
-        if saved.get("key") == key:
-            return saved["chosen"]
-    except (FileNotFoundError, ValueError):
-        pass
-    chosen = resolve(module, packages, version)
-    if not module.check_mode:
-        os.makedirs(dest, exist_ok=True)
-        with open(cache, "w", encoding="utf-8") as handle:
-            json.dump({"key": key, "chosen": chosen}, handle)
-    return chosen
+def resolve_cached(apt, packages, version, valid_for):
+    """resolve(), remembered beside the package lists until they are fetched again (apt-cache takes about a
+    second)."""
+    key = json.dumps([packages, version, apt.update(valid_for)])
+    saved = json.loads(apt.read("resolved.json") or "{}")
+    if saved.get("key") != key:
+        saved = {"key": key, "chosen": resolve(apt, packages, version)}
+        apt.write("resolved.json", json.dumps(saved))
+    return saved["chosen"]
 
 
 def write_index(module, directory):
@@ -216,14 +279,25 @@ def main():
             "version": {"type": "str", "default": ""},
             "dest": {"type": "path", "required": True},
             "install_root": {"type": "path", "default": "/var/cache/dockyard"},
+            "release": {"type": "str", "default": ""},
+            "architecture": {"type": "str", "default": ""},
+            "sources": {"type": "list", "elements": "str", "default": []},
+            "cache_valid_time": {"type": "int", "default": 3600},
         },
         engine=False,
         supports_check_mode=True,
     )
     params = module.params
-    release = run(module, ["sh", "-c", ". /etc/os-release && echo $VERSION_CODENAME"]).strip()
-    arch = run(module, ["dpkg", "--print-architecture"]).strip()
-    chosen = resolve_cached(module, params["packages"], params["version"], params["dest"])
+    own_release = run(module, ["sh", "-c", ". /etc/os-release && echo $VERSION_CODENAME"]).strip()
+    release = params["release"] or own_release
+    arch = params["architecture"] or run(module, ["dpkg", "--print-architecture"]).strip()
+    sources = params["sources"] or release_sources(own_release, release)
+    if not sources:
+        module.fail_json(msg=f"Building the {release}/{arch} Engine bundle on the control machine: its apt has no "
+                             f"Debian source of its own release ({own_release!r}) to ask for {release}. Give the "
+                             "sources to download from (the engine role's engine_bundle_sources).")
+    apt = Apt(module, os.path.join(params["dest"], ".apt", f"{release}-{arch}"), sources, arch)
+    chosen = resolve_cached(apt, params["packages"], params["version"], params["cache_valid_time"])
     pinned = sorted(f"{name}={version}" for name, version in chosen.items())
     digest = hashlib.sha256(json.dumps([release, arch, pinned, params["install_root"]]).encode()).hexdigest()
     name = f"{release}-{arch}-{digest[:12]}"
@@ -241,7 +315,7 @@ def main():
     try:
         bundle = os.path.join(work, name)
         os.mkdir(bundle)
-        run(module, ["apt-get", "download", *pinned], cwd=bundle)
+        apt.run("apt-get", "download", *pinned, cwd=bundle)
         write_index(module, bundle)
         with open(os.path.join(bundle, "bundle.list"), "w", encoding="utf-8") as handle:
             handle.write(f"deb [trusted=yes] file:{params['install_root']}/{name} ./\n")

@@ -168,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--hosts", type=int, default=3, help="number of hosts (default 3)")
     lab_up.add_argument("--managers", type=int,
                         help="how many hosts are swarm managers (odd; default 1, or 3 from 5 hosts up)")
+    lab_up.add_argument("--release", default=lab.DEFAULT_RELEASE,
+                        help=f"Debian release of the hosts: one of {', '.join(lab.RELEASES)} for all, or one per "
+                             f"host, comma-separated, for a mixed lab (default {lab.DEFAULT_RELEASE})")
     lab_up.add_argument("--mirror", help="Debian mirror for the base image (default: the one apt uses here)")
     lab_up.add_argument("--fresh", action="store_true",
                         help="remove the lab's hosts first, so every host starts bare (default: keep them)")
@@ -351,10 +354,11 @@ def cmd_audit(args) -> int:
 
 def cmd_lab_up(args) -> int:
     managers = args.managers if args.managers is not None else lab.default_managers(args.hosts)
-    spec = lab.LabSpec(args.name, args.hosts, managers, args.inventory_dir)
+    spec = lab.LabSpec(args.name, args.hosts, managers, args.inventory_dir, tuple(args.release.split(",")))
     hosts = lab.up(spec, args.mirror or lab.apt_mirror(), run_playbook, fresh=args.fresh)
     print(f"lab {spec.name}: {len(hosts)} hosts up; inventory {spec.inventory_path}")
-    print_table([{"host": h.name, "address": h.address, "container": h.container} for h in hosts])
+    print_table([{"host": h.name, "address": h.address, "release": h.release, "container": h.container}
+                 for h in hosts])
     print(f"try: ansible -i {spec.inventory_path} docker_hosts -m ping")
     return 0
 

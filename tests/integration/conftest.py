@@ -9,11 +9,24 @@ from pathlib import Path
 
 import pytest
 
-from dockyard.lab import image_contexts
+from dockyard.lab import DEFAULT_RELEASE, RELEASES, image_contexts
 from dockyard.runner import run_playbook
 
 LAB = "itest"
 CONTAINERS = [f"dockyard-{LAB}-node{i}" for i in (1, 2, 3)]
+
+
+def lab_name(release):
+    """The session lab of a Debian release: "itest" for the default one, "itest-trixie" for trixie."""
+    return LAB if release == DEFAULT_RELEASE else f"{LAB}-{release}"
+
+
+def pytest_generate_tests(metafunc):
+    """Every test on the session lab runs on the default release's lab; a file that sets EVERY_RELEASE = True runs
+    its tests on a lab of each release (the engine, swarm/stack and networks/storage tests)."""
+    if "release" in metafunc.fixturenames:
+        releases = RELEASES if getattr(metafunc.module, "EVERY_RELEASE", False) else [DEFAULT_RELEASE]
+        metafunc.parametrize("release", releases, indirect=True, scope="session")
 
 
 # Under pytest-xdist (`make test` runs this tier on two workers with --dist loadgroup), each worker is an operator
@@ -25,13 +38,15 @@ if WORKER and not os.environ.get("DOCKYARD_STATE_DIR"):
 # The tests of one lab run on one worker, in file order: every test on the session lab is in the group "itest", and
 # every other file (each has a lab of its own) is a group. The longest groups are queued first, so the two workers
 # end near each other (in a run of one process the order is the same, file by file within a group).
-LONGEST_FIRST = ["itest", "test_faults", "test_rolling", "test_molecule"]
+LONGEST_FIRST = ["itest", "test_faults", f"{LAB}-trixie", "test_rolling", "test_molecule"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's, which names each test by its group
 def pytest_collection_modifyitems(items):
     def group(item):
-        return LAB if {"lab", "converged"} & set(item.fixturenames) else item.module.__name__
+        if "release" in item.fixturenames:
+            return lab_name(item.callspec.params["release"])
+        return item.module.__name__
 
     for item in items:
         item.add_marker(pytest.mark.xdist_group(group(item)))
@@ -61,11 +76,12 @@ def labelled(kind, name=LAB):
 
 
 @contextlib.contextmanager
-def fresh_lab(tmp_path_factory, name, hosts=3, managers=None):
+def fresh_lab(tmp_path_factory, name, hosts=3, managers=None, release=DEFAULT_RELEASE):
     """A lab of bare hosts (hosts an interrupted run left are replaced), removed at the end whatever happened;
-    yields its inventory directory."""
+    yields its inventory directory. ``release``: one Debian release for all hosts, or one per host
+    ("bookworm,trixie,trixie")."""
     inventory_dir = tmp_path_factory.mktemp(name)
-    shape = ["--hosts", str(hosts)] + (["--managers", str(managers)] if managers else [])
+    shape = ["--hosts", str(hosts), "--release", release] + (["--managers", str(managers)] if managers else [])
     try:
         dockyard("lab", "up", "--fresh", *shape, "--name", name, "--inventory-dir", str(inventory_dir))
         yield inventory_dir
@@ -74,10 +90,22 @@ def fresh_lab(tmp_path_factory, name, hosts=3, managers=None):
 
 
 @pytest.fixture(scope="session")
-def lab(tmp_path_factory):
-    """A 3-host lab for the whole session."""
-    with fresh_lab(tmp_path_factory, LAB) as inventory_dir:
+def release(request):
+    """The Debian release of the session lab a test runs on (see pytest_generate_tests)."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory, release):
+    """A 3-host lab of one Debian release for the whole session."""
+    with fresh_lab(tmp_path_factory, lab_name(release), release=release) as inventory_dir:
         yield inventory_dir
+
+
+@pytest.fixture(scope="session")
+def containers(lab, release):
+    """The session lab's host containers, node1 to node3."""
+    return [f"dockyard-{lab_name(release)}-node{i}" for i in (1, 2, 3)]
 
 
 @pytest.fixture(scope="session")

@@ -13,13 +13,14 @@ from contextlib import contextmanager
 import jsonschema
 import pytest
 import yaml
-from conftest import CONTAINERS, docker_info, dockyard, load_image, on_host
+from conftest import docker_info, dockyard, load_image, on_host
 
 from dockyard.collection import state_root
 from dockyard.report import SCHEMA_PATH
 from dockyard.runner import run_playbook
 
 pytestmark = pytest.mark.lab
+EVERY_RELEASE = True  # on a lab of each Debian release (conftest): Engine 20.10 and 26.1
 
 SETTINGS = {"engine_data_root": "/srv/docker", "engine_storage_driver": "overlay2", "engine_log_max_size": "20m",
             "engine_users": ["nobody"]}
@@ -56,18 +57,18 @@ def offline(container):
         on_host(container, "ip", "route", "add", "default", "via", gateway.rsplit(".", 1)[0] + ".1")
 
 
-def test_check_mode_on_bare_hosts_predicts_and_changes_nothing(inventory):
+def test_check_mode_on_bare_hosts_predicts_and_changes_nothing(inventory, containers):
     check = run_playbook("site.yml", inventory, check=True, diff=True, stream=io.StringIO())
     assert check.exit_code == 0
     # daemon.json, install and users on each host, then the swarm's init and joins
     assert all(stats["changed"] >= 4 for stats in check.stats.values())
-    for container in CONTAINERS:
+    for container in containers:
         assert on_host(container, "sh", "-c", "command -v dockerd; ls /etc/docker 2>&1; id -nG nobody") == (
             "ls: cannot access '/etc/docker': No such file or directory\nnogroup")
 
 
-def test_offline_bundle_installs_on_a_host_without_a_route_to_mirrors(inventory):
-    container = CONTAINERS[2]
+def test_offline_bundle_installs_on_a_host_without_a_route_to_mirrors(inventory, containers):
+    container = containers[2]
     with offline(container):
         assert on_host(container, "ip", "route", "show", "default") == ""
         out = io.StringIO()  # the engine alone: node3's swarm manager has no Engine yet
@@ -86,14 +87,15 @@ def flip_byte(handle, offset):
     handle.write(bytes([byte[0] ^ 1]))
 
 
-def test_a_bundle_changed_after_it_was_built_is_refused_on_the_control_machine_and_replaced_on_a_host(inventory):
+def test_a_bundle_changed_after_it_was_built_is_refused_on_the_control_machine_and_replaced_on_a_host(
+        inventory, containers):
     archive = max((state_root() / "bundles").glob("*.tar"), key=lambda p: p.stat().st_mtime)
     original = archive.read_bytes()
     with tarfile.open(archive) as tar:
         deb = next(m for m in tar if m.name.endswith(".deb"))
     with archive.open("r+b") as handle:
         flip_byte(handle, deb.offset_data + 100)
-    container = CONTAINERS[2]
+    container = containers[2]
     # A package to install on node3: the bundle is used (and checked) only when some host installs from it.
     on_host(container, "sh", "-c", "apt-get remove -y -q tini >/dev/null")
     try:
@@ -117,7 +119,7 @@ def test_a_bundle_changed_after_it_was_built_is_refused_on_the_control_machine_a
     assert on_host(container, "dpkg-query", "-W", "-f", "${Status}", "tini") == "install ok installed"
 
 
-def test_up_configures_every_host_and_a_container_runs_on_each(inventory, web_image, tmp_path):
+def test_up_configures_every_host_and_a_container_runs_on_each(inventory, web_image, tmp_path, containers):
     proc = dockyard("up", "-i", inventory, "--json", str(tmp_path / "report.json"))
     assert "node1" in proc.stdout and "CHANGED" in proc.stdout  # the summary table
     report = json.loads((tmp_path / "report.json").read_text())
@@ -129,7 +131,7 @@ def test_up_configures_every_host_and_a_container_runs_on_each(inventory, web_im
         assert f"\n{host:<18}{counts['ok']:>6}{counts['changed']:>9}" in proc.stdout  # and the summary table
         installed = any(t["task"] == "Install Docker Engine packages" and t["changed"] for t in mine)
         assert installed == (host != "node3")  # node3 has had its Engine from the bundle since the test above
-    for container in CONTAINERS:
+    for container in containers:
         assert on_host(container, "systemctl", "is-active", "docker", "containerd") == "active\nactive"
         info = docker_info(container)
         assert (info["DockerRootDir"], info["Driver"], info["LoggingDriver"]) == ("/srv/docker", "overlay2",
@@ -148,22 +150,25 @@ def test_up_configures_every_host_and_a_container_runs_on_each(inventory, web_im
     assert again.exit_code == 0 and total(again, "changed") == 0 and set(again.stats) == {"node1", "node2", "node3"}
 
 
-def test_changing_one_setting_shows_a_diff_and_restarts_only_that_daemon(inventory):
-    before = {container: main_pids(container) for container in CONTAINERS}
+def test_changing_one_setting_shows_a_diff_and_restarts_only_that_daemon(inventory, containers):
+    before = {container: main_pids(container) for container in containers}
     proc = dockyard("up", "-i", inventory, "--limit", "node2", "--diff", "-e", "engine_log_max_file=5")
     assert '-    "max-file": "3",\n    +    "max-file": "5",' in proc.stdout
-    after = {container: main_pids(container) for container in CONTAINERS}
-    node1, node2, node3 = CONTAINERS
+    after = {container: main_pids(container) for container in containers}
+    node1, node2, node3 = containers
     assert after[node1] == before[node1] and after[node3] == before[node3]
     assert after[node2][0] != before[node2][0] and after[node2][1] == before[node2][1]  # dockerd, not containerd
     assert '"max-file": "5"' in daemon_json(node2)
 
 
-def test_flags_and_proxy_go_into_a_drop_in_and_leave_with_it(inventory):
-    node2 = CONTAINERS[1]
+def test_flags_and_proxy_go_into_a_drop_in_and_leave_with_it(inventory, containers):
+    node2 = containers[1]
     dockyard("up", "-i", inventory, "--limit", "node2", "-e",
              json.dumps({"engine_daemon_flags": ["--debug"], "engine_http_proxy": "http://proxy.lab.invalid:3128"}))
-    assert on_host(node2, "systemctl", "cat", "docker").count("ExecStart=") == 3  # packaged, reset, ours
+    unit = on_host(node2, "systemctl", "cat", "docker")
+    assert unit.count("ExecStart=") == 3  # packaged, reset, ours
+    ours = unit.rsplit("ExecStart=", 1)[1].splitlines()[0]  # and ours keeps the packaged unit's containerd
+    assert ours == "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock --debug"
     info = docker_info(node2)
     assert info["Debug"] is True and info["HttpProxy"] == "http://proxy.lab.invalid:3128"
 
@@ -178,8 +183,8 @@ def test_flags_and_proxy_go_into_a_drop_in_and_leave_with_it(inventory):
     ({"engine_daemon_config": {"live-restore": True}},
      "'live-restore' is true on a Swarm node; dockerd refuses live-restore in swarm mode"),
 ])
-def test_bad_daemon_settings_are_refused_before_any_write(inventory, extra, message):
-    node1 = CONTAINERS[0]
+def test_bad_daemon_settings_are_refused_before_any_write(inventory, extra, message, containers):
+    node1 = containers[0]
     listing = "ls -l --time-style=full-iso /etc/docker; md5sum /etc/docker/daemon.json"
     before = on_host(node1, "sh", "-c", listing)
     proc = dockyard("up", "-i", inventory, "--limit", "node1", "-e", json.dumps(extra), check=False)
@@ -189,8 +194,8 @@ def test_bad_daemon_settings_are_refused_before_any_write(inventory, extra, mess
     assert on_host(node1, "sh", "-c", listing) == before
 
 
-def test_a_setting_dockerd_cannot_start_with_is_rolled_back(inventory):
-    node3 = CONTAINERS[2]
+def test_a_setting_dockerd_cannot_start_with_is_rolled_back(inventory, containers):
+    node3 = containers[2]
     before = daemon_json(node3)
     proc = dockyard("up", "-i", inventory, "--limit", "node3", "-e", "engine_storage_driver=btrfs", check=False)
     assert proc.returncode == 1, proc.stdout
@@ -204,18 +209,36 @@ def test_a_setting_dockerd_cannot_start_with_is_rolled_back(inventory):
     assert docker_info(node3)["Driver"] == "overlay2"
 
 
-def test_docker_ce_source_is_one_signed_deb822_file_or_the_hosts_own(inventory):
-    node1 = CONTAINERS[0]
+def test_a_setting_only_dockerd_can_judge_is_refused_by_dockerd_validate_where_it_has_it(inventory, containers,
+                                                                                         release):
+    node3 = containers[2]
+    before = daemon_json(node3), main_pids(node3)
+    planted = {"engine_daemon_config": {"made-up-option": True}, "engine_daemon_allow_keys": ["made-up-option"]}
+    proc = dockyard("up", "-i", inventory, "--limit", "node3", "-e", json.dumps(planted), check=False)
+    assert proc.returncode == 1, proc.stdout
+    text = proc.stdout.replace("\n      ", " ")
+    if release == "bookworm":  # Engine 20.10 has no --validate: dockerd fails to start, the old file comes back
+        assert "did not start with the new settings (made-up-option), so they were rolled back" in text
+        assert daemon_json(node3) == before[0]
+    else:  # Engine 26: refused before the write, dockerd never restarted, in dockerd's own words
+        assert "Refused to write /etc/docker/daemon.json on node3: dockerd --validate refused it" in text
+        assert "the following directives don't match any configuration option: made-up-option" in text
+        assert (daemon_json(node3), main_pids(node3)) == before
+    assert on_host(node3, "systemctl", "is-active", "docker") == "active"
+
+
+def test_docker_ce_source_is_one_signed_deb822_file_or_the_hosts_own(inventory, containers, release):
+    node1 = containers[0]
     with offline(node1):  # apt only parses the source here; nothing leaves the lab
         dockyard("up", "-i", inventory, "--limit", "node1", "-e", "engine_source=docker_ce", "--tags", "repo")
         uris = on_host(node1, "apt-get", "-o", "Dir::Etc::SourceList=/etc/apt/sources.list.d/docker.sources",
                        "-o", "Dir::Etc::SourceParts=-", "--print-uris", "update")
-        assert "https://download.docker.com/linux/debian/dists/bookworm/stable/binary-amd64/Packages" in uris
+        assert f"https://download.docker.com/linux/debian/dists/{release}/stable/binary-amd64/Packages" in uris
         assert "Signed-By:\n -----BEGIN PGP PUBLIC KEY BLOCK-----" in on_host(
             node1, "cat", "/etc/apt/sources.list.d/docker.sources")
 
         on_host(node1, "sh", "-c", "echo 'deb [signed-by=/etc/apt/keyrings/docker.asc] "
-                "https://download.docker.com/linux/debian bookworm stable' > /etc/apt/sources.list.d/docker.list")
+                f"https://download.docker.com/linux/debian {release} stable' > /etc/apt/sources.list.d/docker.list")
         try:
             dockyard("up", "-i", inventory, "--limit", "node1", "-e", "engine_source=docker_ce", "--tags", "repo")
             assert on_host(node1, "ls", "/etc/apt/sources.list.d") == "docker.list"  # adopted, ours dropped

@@ -47,7 +47,10 @@ def test_lab_up_twice_keeps_the_same_hosts_and_gives_them_this_labs_key(lab):
 def test_lab_status_shows_hosts_and_names_missing_ipvs(lab):
     proc = dockyard("lab", "status", "--name", LAB)
     rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("node")]
-    assert [(r[0], r[4], r[5]) for r in rows] == [(f"node{i}", "running", "answers") for i in (1, 2, 3)]
+    assert [(r[0], r[4], r[6], r[7]) for r in rows] == [(f"node{i}", "bookworm", "running", "answers")
+                                                         for i in (1, 2, 3)]
+    engine = on_host(CONTAINERS[0], "sh", "-c", "docker version --format '{{.Server.Version}}' 2>/dev/null || echo -")
+    assert rows[0][5] == engine  # what the host's Engine says, or - before it is installed
     ipvs = labmod.kernel_features()["ipvs"]
     assert f"kernel ipvs: {ipvs}" in proc.stdout
     if not Path("/proc/net/ip_vs").exists():

@@ -8,9 +8,10 @@ import subprocess
 
 import pytest
 from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import ESP_PROBE
-from conftest import CONTAINERS, address, dockyard, on_host
+from conftest import address, dockyard, on_host
 
 pytestmark = pytest.mark.lab
+EVERY_RELEASE = True  # on a lab of each Debian release (conftest)
 
 DECLARED = {
     "networks_local": [
@@ -39,21 +40,21 @@ def declared(converged):
     return DECLARED
 
 
-def test_a_container_on_one_host_reaches_one_on_another_over_the_overlay(declared):
-    image = f"{address(CONTAINERS[0])}:5000/web:1"  # from the lab's registry
-    on_host(CONTAINERS[1], "docker", "run", "-d", "--name", "meshsrv", "--network", "mesh", image,
+def test_a_container_on_one_host_reaches_one_on_another_over_the_overlay(declared, containers):
+    image = f"{address(containers[0])}:5000/web:1"  # from the lab's registry
+    on_host(containers[1], "docker", "run", "-d", "--name", "meshsrv", "--network", "mesh", image,
             "httpd", "-f", "-p", "8080", "-h", "/etc")
     try:
         for _ in range(10):
-            proc = subprocess.run(["docker", "exec", CONTAINERS[2], "docker", "run", "--rm", "--network", "mesh",
+            proc = subprocess.run(["docker", "exec", containers[2], "docker", "run", "--rm", "--network", "mesh",
                                    image, "wget", "-q", "-O", "-", "http://meshsrv:8080/hostname"],
                                   capture_output=True, text=True, check=False)
             if proc.returncode == 0:
                 break
-        assert proc.stdout.strip() == on_host(CONTAINERS[1], "docker", "inspect", "meshsrv", "--format",
+        assert proc.stdout.strip() == on_host(containers[1], "docker", "inspect", "meshsrv", "--format",
                                               "{{.Config.Hostname}}")
     finally:
-        on_host(CONTAINERS[1], "docker", "rm", "-f", "meshsrv")
+        on_host(containers[1], "docker", "rm", "-f", "meshsrv")
 
 
 def test_second_run_changes_nothing_in_one_call_per_host(declared, lab, tmp_path):
@@ -88,37 +89,37 @@ def networks_of(container):
     ({"networks_local": [{"name": "frontend", "subnet": "10.70.2.0/24"}]},
      "network backend must be removed because it is no longer declared and purge is on"),
 ])
-def test_bad_declarations_fail_naming_the_objects_and_change_nothing(declared, lab, change, message):
-    for container in CONTAINERS:  # backend is in use everywhere
+def test_bad_declarations_fail_naming_the_objects_and_change_nothing(declared, lab, change, message, containers):
+    for container in containers:  # backend is in use everywhere
         on_host(container, "docker", "run", "-d", "--name", "busy", "--network", "backend",
-                f"{address(CONTAINERS[0])}:5000/web:1", "sleep", "600")
+                f"{address(containers[0])}:5000/web:1", "sleep", "600")
     try:
-        before = [networks_of(c) for c in CONTAINERS]
+        before = [networks_of(c) for c in containers]
         proc = run(lab, {**declared, **change, "networks_purge": True}, check=False)
         assert proc.returncode == 1
         assert message in proc.stdout and "Nothing was changed." in proc.stdout
         if "backend must be" in message:
             assert "but busy uses it; stop or move them first" in proc.stdout
-        assert [networks_of(c) for c in CONTAINERS] == before
+        assert [networks_of(c) for c in containers] == before
     finally:
-        for container in CONTAINERS:
+        for container in containers:
             on_host(container, "docker", "rm", "-f", "busy")
 
 
-def test_a_volume_with_data_is_kept_by_purge_and_an_empty_one_goes(declared, lab):
-    on_host(CONTAINERS[0], "docker", "run", "--rm", "-v", "appdata:/d", f"{address(CONTAINERS[0])}:5000/web:1",
+def test_a_volume_with_data_is_kept_by_purge_and_an_empty_one_goes(declared, lab, containers):
+    on_host(containers[0], "docker", "run", "--rm", "-v", "appdata:/d", f"{address(containers[0])}:5000/web:1",
             "sh", "-c", "echo keep > /d/file")
     proc = run(lab, {**declared, "storage_volumes": [], "storage_purge": True})
     assert "volume appdata is no longer declared but was kept: it holds data" in proc.stdout + proc.stderr
-    for container in CONTAINERS:
+    for container in containers:
         volumes = on_host(container, "docker", "volume", "ls", "-q").split()
         assert "scratch" not in volumes
-        assert ("appdata" in volumes) == (container == CONTAINERS[0])  # only node1's holds data
+        assert ("appdata" in volumes) == (container == containers[0])  # only node1's holds data
     run(lab, declared)  # back as declared
 
 
-def test_moving_the_data_root_keeps_a_volume_file_and_an_image(declared, lab):
-    node, image = CONTAINERS[2], f"{address(CONTAINERS[0])}:5000/busybox:1"
+def test_moving_the_data_root_keeps_a_volume_file_and_an_image(declared, lab, containers):
+    node, image = containers[2], f"{address(containers[0])}:5000/busybox:1"
     on_host(node, "docker", "pull", "-q", image)
     on_host(node, "docker", "run", "--rm", "-v", "appdata:/d", image, "sh", "-c", "echo moved-intact > /d/file")
     image_id = on_host(node, "docker", "image", "inspect", image, "--format", "{{.Id}}")
@@ -132,15 +133,15 @@ def test_moving_the_data_root_keeps_a_volume_file_and_an_image(declared, lab):
     assert "docker-moved" not in on_host(node, "ls", "/srv").split()
 
 
-def test_an_encrypted_overlay_is_made_only_where_the_kernel_can_carry_it(declared, lab):
+def test_an_encrypted_overlay_is_made_only_where_the_kernel_can_carry_it(declared, lab, containers):
     """Lab hosts share this machine's kernel: probe it the way the module does, then expect what fits."""
-    esp = subprocess.run(["docker", "exec", CONTAINERS[0], *ESP_PROBE], capture_output=True, text=True, check=False)
+    esp = subprocess.run(["docker", "exec", containers[0], *ESP_PROBE], capture_output=True, text=True, check=False)
     overlay = [{"name": "secret-mesh", "subnet": "10.70.4.0/24", "attachable": True, "encrypted": True}]
     proc = run(lab, {**declared, "networks_overlay": declared["networks_overlay"] + overlay}, check=False)
-    made = "secret-mesh" in on_host(CONTAINERS[0], "docker", "network", "ls", "--format", "{{.Name}}").split()
+    made = "secret-mesh" in on_host(containers[0], "docker", "network", "ls", "--format", "{{.Name}}").split()
     if esp.returncode == 0:
         assert proc.returncode == 0 and made
-        assert "encrypted" in inspect(CONTAINERS[0], "network", "secret-mesh")["Options"]
+        assert "encrypted" in inspect(containers[0], "network", "secret-mesh")["Options"]
         run(lab, {**declared, "networks_purge": True})
     else:
         assert proc.returncode == 1 and not made

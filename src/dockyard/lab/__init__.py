@@ -19,11 +19,21 @@ from dockyard.lab.hosts import (
     status,
 )
 from dockyard.lab.hosts import up as up
-from dockyard.lab.image import DEFAULT_MIRROR, PACKAGES, apt_mirror, customize_rootfs, image_contexts, recipe_hash
+from dockyard.lab.image import (
+    DEFAULT_MIRROR,
+    DEFAULT_RELEASE,
+    PACKAGES,
+    RELEASES,
+    apt_mirror,
+    customize_rootfs,
+    image_contexts,
+    recipe_hash,
+)
 from dockyard.lab.inventory import LabHost, LabSpec, default_managers, render_inventory
 
 __all__ = [
-    "DEFAULT_MIRROR", "PACKAGES", "LabHost", "LabSpec", "apt_mirror", "customize_rootfs", "default_managers", "down",
+    "DEFAULT_MIRROR", "DEFAULT_RELEASE", "PACKAGES", "RELEASES", "LabHost", "LabSpec", "apt_mirror",
+    "customize_rootfs", "default_managers", "down",
     "engine_answers", "image_contexts", "kernel_features", "lab_containers", "pick_subnet", "recipe_hash",
     "remove_container", "render_inventory", "status", "up",
 ]

@@ -15,7 +15,7 @@ from pathlib import Path
 from dockyard.collection import collection_module
 from dockyard.errors import DockyardError, EnvironmentProblem
 from dockyard.lab.docker import docker, docker_json
-from dockyard.lab.image import ensure_control_machine, ensure_image, image_contexts
+from dockyard.lab.image import DEFAULT_RELEASE, ensure_control_machine, ensure_image, image_contexts
 from dockyard.lab.inventory import LabHost, LabSpec, ensure_secrets, render_inventory
 
 LABEL = "dockyard.lab"
@@ -29,8 +29,6 @@ RUN_SECURITY = (
     "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
 )
-
-
 
 def pick_subnet(used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
     for candidate in SUBNET_POOL.subnets(new_prefix=24):
@@ -65,12 +63,13 @@ def ensure_network(spec: LabSpec) -> ipaddress.IPv4Network:
 
 def create_host(spec: LabSpec, host: LabHost, image: str) -> None:
     labels = ["--label", f"{LABEL}={spec.name}", "--label", f"{LABEL}.host={host.name}"]
+    release = ["--label", f"{LABEL}.release={host.release}"]
     mounts = []
     for volume, mount_point in host.volumes.items():
         docker("volume", "create", *labels, volume)
         mounts += ["-v", f"{volume}:{mount_point}"]
     docker("create", "--name", host.container, "--hostname", host.name, "--network", spec.network,
-           "--ip", host.address, *labels, *RUN_SECURITY, *mounts,
+           "--ip", host.address, *labels, *release, *RUN_SECURITY, *mounts,
            "--stop-signal", "SIGRTMIN+3", image)
     authorize(spec, host.container)
     docker("start", host.container)
@@ -135,7 +134,7 @@ def up(spec: LabSpec, mirror: str, run_playbook, out=print, fresh: bool = False)
         ensure_control_machine(run_playbook)
         if fresh:
             down(spec.name, out)
-        image = ensure_image(mirror, out)
+        images = {release: ensure_image(mirror, release, out) for release in sorted(set(spec.host_releases()))}
         subnet = ensure_network(spec)
     ensure_secrets(spec)
     image_contexts(spec.images_dir)
@@ -143,8 +142,10 @@ def up(spec: LabSpec, mirror: str, run_playbook, out=print, fresh: bool = False)
     wanted = {h.container: h for h in hosts}
     for container in lab_containers(spec.name):
         name = container["Name"].lstrip("/")
-        if name not in wanted:
-            out(f"removing {name}: not among the {spec.hosts} hosts asked for")
+        release = container["Config"]["Labels"].get(f"{LABEL}.release", DEFAULT_RELEASE)
+        if name not in wanted or wanted[name].release != release:
+            out(f"removing {name}: not among the {spec.hosts} hosts asked for" if name not in wanted
+                else f"removing {name}: it runs {release}, {wanted[name].release} was asked for")
             remove_container(container)
             continue
         authorize(spec, name)
@@ -152,8 +153,8 @@ def up(spec: LabSpec, mirror: str, run_playbook, out=print, fresh: bool = False)
             docker("start", name)
         wanted.pop(name, None)
     for host in wanted.values():
-        out(f"creating {host.name} ({host.address})")
-        create_host(spec, host, image)
+        out(f"creating {host.name} ({host.address}, {host.release})")
+        create_host(spec, host, images[host.release])
     wait_for_ssh(hosts)
     write_known_hosts(spec, hosts)
     text = render_inventory(spec, hosts)
@@ -199,21 +200,26 @@ def kernel_features() -> dict[str, str]:
 
 
 def status(name: str) -> list[dict]:
-    """One row per lab host: container state, address, systemd state and whether sshd answers."""
+    """One row per lab host: container state, address, Debian release, Engine version (- where none answers),
+    systemd state and whether sshd answers."""
     rows = []
     for container in sorted(lab_containers(name), key=lambda c: c["Config"]["Labels"].get(f"{LABEL}.host", "")):
         networks = container["NetworkSettings"]["Networks"]
         address = next((n["IPAddress"] for n in networks.values() if n.get("IPAddress")), "-")
         running = container["State"]["Running"]
-        systemd = "-"
+        systemd = engine = "-"
         if running:
-            probe = docker("exec", container["Id"], "systemctl", "is-system-running", check=False)
-            systemd = probe.stdout.strip() or probe.stderr.strip()
+            probe = docker("exec", container["Id"], "sh", "-c", "systemctl is-system-running; "
+                           "docker version --format '{{.Server.Version}}' 2>/dev/null || echo -", check=False)
+            lines = probe.stdout.splitlines()
+            systemd, engine = (lines[0], lines[-1]) if len(lines) == 2 else (probe.stderr.strip() or "-", "-")
         rows.append({
             "host": container["Config"]["Labels"].get(f"{LABEL}.host", "?"),
             "container": container["Name"].lstrip("/"),
             "state": container["State"]["Status"],
             "address": address,
+            "release": container["Config"]["Labels"].get(f"{LABEL}.release", DEFAULT_RELEASE),
+            "engine": engine,
             "systemd": systemd,
             "ssh": "answers" if running and address != "-" and ssh_answers(address) else "no",
         })

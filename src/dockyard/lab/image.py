@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from dockyard.collection import collection_root
+from dockyard.collection import collection_module, collection_root
 from dockyard.errors import DockyardError, EnvironmentProblem
 from dockyard.lab.docker import docker, docker_json, engine_answers
 
@@ -42,35 +42,25 @@ FILES = {
     ),
 }
 IMPORT_CHANGES = ('CMD ["/sbin/init"]',)
-# Every capability the Engine knows except SYS_RESOURCE (it fails here); --privileged
-# fails on this kind of kernel ("unable to apply caps").
-def recipe_hash(suite: str = "bookworm") -> str:
-    recipe = {"suite": suite, "packages": PACKAGES, "masked": MASKED_UNITS, "files": FILES,
+# The Debian releases a lab host can run (the engine role is tested on each): Engine 20.10 and 26.1 from Debian.
+RELEASES = ("bookworm", "trixie")
+DEFAULT_RELEASE = "bookworm"
+
+
+def recipe_hash(release: str = DEFAULT_RELEASE) -> str:
+    recipe = {"suite": release, "packages": PACKAGES, "masked": MASKED_UNITS, "files": FILES,
               "changes": IMPORT_CHANGES}
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def image_tag() -> str:
-    return f"{IMAGE_REPO}:{recipe_hash()}"
+def image_tag(release: str = DEFAULT_RELEASE) -> str:
+    return f"{IMAGE_REPO}:{release}-{recipe_hash(release)}"
 
 
 def apt_mirror(sources_dir: Path = Path("/etc/apt")) -> str:
     """The Debian mirror this machine's apt uses (the lab must reach the same one)."""
-    for path in sorted((sources_dir / "sources.list.d").glob("*.sources")):
-        for stanza in path.read_text(encoding="utf-8").split("\n\n"):
-            fields = dict(
-                line.split(":", 1) for line in stanza.splitlines() if ":" in line and not line.startswith("#")
-            )
-            suites = fields.get("Suites", "").split()
-            if fields.get("Types", "").strip() == "deb" and "bookworm" in suites and "URIs" in fields:
-                return fields["URIs"].split()[0]
-    legacy = sources_dir / "sources.list"
-    if legacy.is_file():
-        for line in legacy.read_text(encoding="utf-8").splitlines():
-            parts = re.sub(r"\[[^]]*\]", " ", line).split()  # drop "[arch=amd64 signed-by=...]"
-            if len(parts) >= 3 and parts[0] == "deb" and parts[2] == "bookworm":
-                return parts[1]
-    return DEFAULT_MIRROR
+    sources = collection_module("plugins.module_utils._apt").apt_sources(str(sources_dir))
+    return next((source["uri"] for source in sources if DEFAULT_RELEASE in source["suites"]), DEFAULT_MIRROR)
 
 
 def ensure_control_machine(run_playbook) -> None:
@@ -88,27 +78,28 @@ def ensure_control_machine(run_playbook) -> None:
         )
 
 
-def ensure_image(mirror: str, out=print) -> str:
-    tag = image_tag()
+def ensure_image(mirror: str, release: str = DEFAULT_RELEASE, out=print) -> str:
+    tag = image_tag(release)
     if docker_json("image", "inspect", tag):
         return tag
     if shutil.which("debootstrap") is None:
         raise EnvironmentProblem("debootstrap is not installed; `dockyard lab up` installs it with playbooks/lab.yml.")
-    out(f"building lab base image {tag} with debootstrap from {mirror} (about a minute, once)")
+    out(f"building lab base image {tag} ({release}) with debootstrap from {mirror} (about a minute, once)")
     with tempfile.TemporaryDirectory(prefix="dockyard-rootfs-", dir="/var/tmp") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        cmd = ["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), "bookworm", str(rootfs), mirror]
+        cmd = ["debootstrap", "--variant=minbase", "--include=" + ",".join(PACKAGES), release, str(rootfs), mirror]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-5:])
             raise EnvironmentProblem(
-                f"debootstrap failed (exit {proc.returncode}) building the lab image from {mirror}:\n{tail}\n"
+                f"debootstrap failed (exit {proc.returncode}) building the {release} lab image from {mirror}:\n{tail}\n"
                 "Check that this Debian mirror is reachable from this machine, or pass --mirror URL."
             )
         customize_rootfs(rootfs)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "--numeric-owner", "-c", "."], stdout=subprocess.PIPE)
         changes = [arg for change in IMPORT_CHANGES for arg in ("--change", change)]
-        docker("import", *changes, "-m", f"dockyard lab host, recipe {recipe_hash()}", "-", tag, stdin=tar.stdout)
+        message = f"dockyard lab host, {release}, recipe {recipe_hash(release)}"
+        docker("import", *changes, "-m", message, "-", tag, stdin=tar.stdout)
         tar.stdout.close()
         if tar.wait() != 0:
             raise DockyardError(f"tar of the lab rootfs {rootfs} failed (exit {tar.returncode})")

@@ -13,6 +13,7 @@ import yaml
 
 from dockyard.collection import collection_root
 from dockyard.errors import UsageError
+from dockyard.lab.image import DEFAULT_RELEASE, RELEASES
 
 FIRST_HOST_OFFSET = 11
 MAX_HOSTS = 50
@@ -23,6 +24,7 @@ class LabHost:
     name: str
     container: str
     address: str
+    release: str = DEFAULT_RELEASE
 
     @property
     def volumes(self) -> dict[str, str]:
@@ -39,6 +41,8 @@ class LabSpec:
     hosts: int
     managers: int
     inventory_dir: Path
+    # The Debian release of every host, or one for all of them (a mixed lab: one per host, in host order).
+    releases: tuple[str, ...] = (DEFAULT_RELEASE,)
 
     def __post_init__(self):
         if not self.name.replace("-", "").isalnum() or not self.name[0].isalpha():
@@ -50,6 +54,13 @@ class LabSpec:
                 f"--managers {self.managers}: Swarm needs an odd number of managers (1, 3, 5, ...) "
                 f"and no more than --hosts ({self.hosts}) to keep a quorum"
             )
+        unknown = sorted(set(self.releases) - set(RELEASES))
+        if unknown or len(self.releases) not in (1, self.hosts):
+            raise UsageError(
+                f"--release {','.join(self.releases)}: give one of {', '.join(RELEASES)} for every host, or one "
+                f"per host in host order ({self.hosts} of them)"
+                + (f"; unknown: {', '.join(unknown)}" if unknown else "")
+            )
 
     @property
     def network(self) -> str:
@@ -58,10 +69,13 @@ class LabSpec:
     def host_names(self) -> list[str]:
         return [f"node{i}" for i in range(1, self.hosts + 1)]
 
+    def host_releases(self) -> list[str]:
+        return list(self.releases) * self.hosts if len(self.releases) == 1 else list(self.releases)
+
     def layout(self, subnet: ipaddress.IPv4Network) -> list[LabHost]:
         return [
-            LabHost(name, f"dockyard-{self.name}-{name}", str(subnet.network_address + FIRST_HOST_OFFSET + i))
-            for i, name in enumerate(self.host_names())
+            LabHost(name, f"dockyard-{self.name}-{name}", str(subnet.network_address + FIRST_HOST_OFFSET + i), release)
+            for i, (name, release) in enumerate(zip(self.host_names(), self.host_releases(), strict=True))
         ]
 
     @property

@@ -1,4 +1,5 @@
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,25 @@ def test_customize_rootfs_masks_units_and_drops_shared_host_keys(tmp_path):
     assert "ssh-keygen -A" in (tmp_path / "etc/systemd/system/ssh.service.d/dockyard-hostkeys.conf").read_text()
     assert not (tmp_path / "var/cache/apt/archives/x.deb").exists()
     assert (tmp_path / "root/.ssh").stat().st_mode & 0o777 == 0o700
+
+
+def test_releases_are_one_for_all_hosts_or_one_per_host():
+    assert [h.release for h in spec(3).layout(ipaddress.ip_network("172.29.4.0/24"))] == ["bookworm"] * 3
+    mixed = lab.LabSpec("t", 3, 1, Path("/tmp/inv"), ("bookworm", "trixie", "trixie"))
+    assert [(h.name, h.release) for h in mixed.layout(ipaddress.ip_network("172.29.4.0/24"))] == [
+        ("node1", "bookworm"), ("node2", "trixie"), ("node3", "trixie")]
+    assert lab.LabSpec("t", 2, 1, Path("/tmp/inv"), ("trixie",)).host_releases() == ["trixie", "trixie"]
+
+
+@pytest.mark.parametrize(("releases", "fragment"), [
+    (("bookworm", "trixie"), "one per host in host order (3 of them)"),
+    (("buster",), "unknown: buster"),
+])
+def test_bad_releases_are_refused_naming_the_flag(releases, fragment):
+    with pytest.raises(UsageError, match=r"--release .*" + re.escape(fragment)):
+        lab.LabSpec("t", 3, 1, Path("/tmp/inv"), releases)
+
+
+def test_each_release_has_an_image_of_its_own():
+    assert image.image_tag("trixie").startswith("dockyard/lab-host:trixie-")
+    assert lab.recipe_hash("trixie") != lab.recipe_hash("bookworm")
