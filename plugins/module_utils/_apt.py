@@ -39,8 +39,9 @@ def apt_sources(sources_dir="/etc/apt"):
     for name in [n for n in names if n.endswith(".sources")]:
         with open(os.path.join(parts, name), encoding="utf-8") as handle:
             found += _deb822(handle.read())
-    for path in [os.path.join(sources_dir, "sources.list")] + [os.path.join(parts, n) for n in names
-                                                                  if n.endswith(".list")]:
+    one_line = [os.path.join(sources_dir, "sources.list")] + [os.path.join(parts, n) for n in names
+                                                              if n.endswith(".list")]
+    for path in one_line:
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as handle:
                 found += _one_line(handle.read())

@@ -67,7 +67,8 @@ def test_debootstrap_failure_is_a_clear_error(monkeypatch):
     assert "http://127.0.0.1:9/debian" in message and "--mirror URL" in message
 
 
-def test_lab_up_fresh_replaces_hosts_and_lab_down_removes_everything_it_made_and_nothing_else(tmp_path):
+def test_lab_up_fresh_or_another_release_replaces_hosts_and_lab_down_removes_everything_it_made_and_nothing_else(
+        tmp_path):
     other = subprocess.run(["docker", "volume", "create", "--label", "dockyard.lab=someone-else", "keep-me"],
                            capture_output=True, text=True, check=True).stdout.strip()
     up = ("lab", "up", "--hosts", "1", "--name", "itest-down", "--inventory-dir", str(tmp_path / "inv"))
@@ -79,6 +80,11 @@ def test_lab_up_fresh_replaces_hosts_and_lab_down_removes_everything_it_made_and
         (fresh,) = labelled("container", "itest-down")
         assert fresh != kept
         assert on_host("dockyard-itest-down-node1", "ls", "/var/lib/docker") == ""  # its volumes are new too
+        dockyard(*up, "--release", "trixie")  # a kept host of another Debian release is replaced
+        (trixie,) = labelled("container", "itest-down")
+        assert trixie != fresh
+        assert on_host("dockyard-itest-down-node1", "sh", "-c", ". /etc/os-release; echo $VERSION_CODENAME") == "trixie"
+        assert " trixie " in dockyard("lab", "status", "--name", "itest-down").stdout
         dockyard("lab", "down", "--name", "itest-down")
         for kind in ("container", "network", "volume"):
             assert labelled(kind, "itest-down") == [], kind

@@ -30,6 +30,7 @@ RUN_SECURITY = (
     "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
 )
 
+
 def pick_subnet(used: list[ipaddress.IPv4Network]) -> ipaddress.IPv4Network:
     for candidate in SUBNET_POOL.subnets(new_prefix=24):
         if not any(candidate.overlaps(u) for u in used):
