@@ -222,7 +222,10 @@ def bench(count: int, work: Path) -> dict:
     try:
         spec, hosts = lab_fresh(name, count)
         runs = dockyard_runs(spec.inventory_path, [h.address for h in hosts], work)
-        bundle = max((state_root() / "bundles").glob("*.tar"), key=lambda p: p.stat().st_mtime)
+        # The bundle the hosts installed from (the state directory may hold bundles of other releases too).
+        (used,) = subprocess.run(["docker", "exec", hosts[0].container, "ls", "/var/cache/dockyard"],
+                                 capture_output=True, text=True, check=True).stdout.split()
+        bundle = state_root() / "bundles" / f"{used}.tar"
         spec, hosts = lab_fresh(name, count)
         runs["physical_limit"] = physical_limit(spec, hosts, bundle, work)
     finally:

@@ -95,13 +95,14 @@ def flip_byte(handle, offset):
 
 def test_a_bundle_changed_after_it_was_built_is_refused_on_the_control_machine_and_replaced_on_a_host(
         inventory, containers):
-    archive = max((state_root() / "bundles").glob("*.tar"), key=lambda p: p.stat().st_mtime)
+    container = containers[2]
+    # The bundle node3 installed from above (the state directory may hold bundles of other releases too).
+    archive = state_root() / "bundles" / f"{on_host(container, 'ls', '/var/cache/dockyard')}.tar"
     original = archive.read_bytes()
     with tarfile.open(archive) as tar:
         deb = next(m for m in tar if m.name.endswith(".deb"))
     with archive.open("r+b") as handle:
         flip_byte(handle, deb.offset_data + 100)
-    container = containers[2]
     # A package to install on node3: the bundle is used (and checked) only when some host installs from it.
     on_host(container, "sh", "-c", "apt-get remove -y -q tini >/dev/null")
     try:
