@@ -160,8 +160,11 @@ class Apt:
             return None
 
     def write(self, name, text):
-        with open(os.path.join(self.root, name), "w", encoding="utf-8") as handle:
+        """Whole or not at all: a run killed half-way leaves the previous file, never a torn one."""
+        path = os.path.join(self.root, name)
+        with open(path + ".new", "w", encoding="utf-8") as handle:
             handle.write(text)
+        os.replace(path + ".new", path)
 
     def update(self, valid_for):
         """Fetch the package lists when they are missing or older than ``valid_for`` seconds; returns their
