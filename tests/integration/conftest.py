@@ -13,12 +13,19 @@ from dockyard.lab import DEFAULT_RELEASE, RELEASES, image_contexts
 from dockyard.runner import run_playbook
 
 LAB = "itest"
-CONTAINERS = [f"dockyard-{LAB}-node{i}" for i in (1, 2, 3)]
 
 
 def lab_name(release):
     """The session lab of a Debian release: "itest" for the default one, "itest-trixie" for trixie."""
     return LAB if release == DEFAULT_RELEASE else f"{LAB}-{release}"
+
+
+def node_containers(name):
+    """The containers of a 3-host lab's node1 to node3."""
+    return [f"dockyard-{name}-node{i}" for i in (1, 2, 3)]
+
+
+CONTAINERS = node_containers(LAB)
 
 
 def pytest_generate_tests(metafunc):
@@ -105,7 +112,7 @@ def lab(tmp_path_factory, release):
 @pytest.fixture(scope="session")
 def containers(lab, release):
     """The session lab's host containers, node1 to node3."""
-    return [f"dockyard-{lab_name(release)}-node{i}" for i in (1, 2, 3)]
+    return node_containers(lab_name(release))
 
 
 @pytest.fixture(scope="session")

@@ -43,6 +43,11 @@ def lab_containers(name: str) -> list[dict]:
     return docker_json("inspect", *ids) if ids else []
 
 
+def host_release(container: dict) -> str:
+    """The Debian release a lab host container runs (hosts made before releases were labelled run the default)."""
+    return container["Config"]["Labels"].get(f"{LABEL}.release", DEFAULT_RELEASE)
+
+
 def lab_network(spec_name: str) -> dict | None:
     found = docker_json("network", "inspect", f"dockyard-{spec_name}")
     return found[0] if found and found[0]["Labels"].get(LABEL) == spec_name else None
@@ -143,7 +148,7 @@ def up(spec: LabSpec, mirror: str, run_playbook, out=print, fresh: bool = False)
     wanted = {h.container: h for h in hosts}
     for container in lab_containers(spec.name):
         name = container["Name"].lstrip("/")
-        release = container["Config"]["Labels"].get(f"{LABEL}.release", DEFAULT_RELEASE)
+        release = host_release(container)
         if name not in wanted or wanted[name].release != release:
             out(f"removing {name}: not among the {spec.hosts} hosts asked for" if name not in wanted
                 else f"removing {name}: it runs {release}, {wanted[name].release} was asked for")
@@ -219,7 +224,7 @@ def status(name: str) -> list[dict]:
             "container": container["Name"].lstrip("/"),
             "state": container["State"]["Status"],
             "address": address,
-            "release": container["Config"]["Labels"].get(f"{LABEL}.release", DEFAULT_RELEASE),
+            "release": host_release(container),
             "engine": engine,
             "systemd": systemd,
             "ssh": "answers" if running and address != "-" and ssh_answers(address) else "no",
