@@ -76,6 +76,10 @@ engine:
         cluster_id:
           description: The swarm's ID as this manager sees it (empty on workers and without a leader).
           type: str
+        autolock:
+          description: Whether the swarm's managers lock their raft keys (autolock), as this manager sees it (false on
+            workers).
+          type: bool
         epoch:
           description: When the swarm was last rebuilt by C(dockyard swarm recover) (its C(dockyard.recovered) label).
           type: str
@@ -94,13 +98,15 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 NOT_RUNNING = {"running": False, "swarm": {"state": "inactive", "node_id": None, "is_manager": False,
-                                           "cluster_id": "", "epoch": "", "error": "", "managers": []}}
+                                           "cluster_id": "", "autolock": False, "epoch": "", "error": "",
+                                           "managers": []}}
 
 
 def engine_facts(api):
     version = api.version()
     info = api.info()
     swarm = info.get("Swarm") or {}
+    spec = (swarm.get("Cluster") or {}).get("Spec") or {}
     return {
         "running": True,
         "server_version": version.get("Version"),
@@ -120,7 +126,8 @@ def engine_facts(api):
             "node_id": swarm.get("NodeID") or None,
             "is_manager": bool(swarm.get("ControlAvailable")),
             "cluster_id": (swarm.get("Cluster") or {}).get("ID") or "",
-            "epoch": (((swarm.get("Cluster") or {}).get("Spec") or {}).get("Labels") or {}).get(EPOCH_LABEL, ""),
+            "autolock": bool((spec.get("EncryptionConfig") or {}).get("AutoLockManagers")),
+            "epoch": (spec.get("Labels") or {}).get(EPOCH_LABEL, ""),
             "error": swarm.get("Error") or "",
             "managers": sorted(m["Addr"] for m in swarm.get("RemoteManagers") or [] if m.get("Addr")),
         },

@@ -14,6 +14,8 @@ description:
   - The content of a file named in O(secrets) is never logged, shown in the diff or returned.
   - The system users in O(system_users) are made first where the host does not have them, so entries can be
     owned by them.
+  - The systemd units in O(services) run from these files; after the files, each is enabled and running, and
+    restarted when a file it reads changed. A converged unit is only read (one C(systemctl show) for all).
 version_added: 1.0.0
 author: dockyard developers (@dockyard)
 extends_documentation_fragment:
@@ -63,6 +65,23 @@ options:
     type: list
     elements: str
     default: []
+  services:
+    description:
+      - systemd units that run from these files, each enabled and running after the files are in place. systemd
+        reloads its units first when a changed entry is a unit file (under C(/etc/systemd/system)).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      name:
+        description: The unit's name, such as V(token.service).
+        type: str
+        required: true
+      restart_on:
+        description: Paths of O(files) the unit reads at start; when one of them changes, the unit is restarted.
+        type: list
+        elements: path
+        default: []
 attributes:
   check_mode:
     support: full
@@ -85,6 +104,8 @@ EXAMPLES = r"""
          mode: "0644"}
     secrets:
       /var/lib/token/token.json: "{{ accounts | to_json }}\n"
+    services:
+      - {name: token.service, restart_on: [/etc/systemd/system/token.service, /var/lib/token/token.json]}
 """
 
 RETURN = r"""
@@ -100,6 +121,12 @@ files:
   type: list
   elements: dict
   sample: [{path: /etc/registry/config.yml, changed: true, checksum: 5bd3f1a4b0c9e1f7c2a6d8e0f4b2c1a3d5e7f9b1}]
+services:
+  description: Per unit of O(services), in order, its name, whether it changed and what was done to it.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: token.service, changed: true, actions: [enable, restart]}]
 """
 
 import grp
@@ -204,6 +231,45 @@ def apply(path, directory, data, mode, uid, gid):
     os.chown(path, uid, gid)
 
 
+UNIT_DIR = "/etc/systemd/system/"
+
+
+def unit_states(module, names):
+    """Each unit's (UnitFileState, ActiveState), read with one systemctl call."""
+    if not names:
+        return {}
+    command = ["systemctl", "show", "--property=Id,UnitFileState,ActiveState", "--", *names]
+    rc, out, err = module.run_command(command)
+    if rc:
+        module.fail_json(msg=f"Reading the state of {', '.join(names)} failed ({' '.join(command)}: {err.strip()}). "
+                             "Is this host running systemd?")
+    blocks = [dict(line.split("=", 1) for line in block.splitlines() if "=" in line) for block in out.split("\n\n")]
+    return {name: (block.get("UnitFileState", ""), block.get("ActiveState", "")) for name, block in zip(names, blocks)}
+
+
+def service_actions(services, states, changed_paths):
+    """What each unit needs after the files changed: enable, and restart (a file it reads changed) or start."""
+    planned = []
+    for service in services:
+        enabled, active = states[service["name"]]
+        actions = [] if enabled == "enabled" else ["enable"]
+        if changed_paths & set(service["restart_on"]):
+            actions.append("restart")
+        elif active != "active":
+            actions.append("start")
+        planned.append({"name": service["name"], "changed": bool(actions), "actions": actions})
+    return planned
+
+
+def run_services(module, planned, reload):
+    for command in ([["systemctl", "daemon-reload"]] if reload else []) + [
+            ["systemctl", action, "--", service["name"]] for service in planned for action in service["actions"]]:
+        rc, _out, err = module.run_command(command)
+        if rc:
+            module.fail_json(msg=f"{' '.join(command)} failed: {err.strip()}. The files are in place; see "
+                                 f"`journalctl --unit {command[-1]}` on this host for why the unit did not start.")
+
+
 def main():
     module = DockyardModule(
         argument_spec={
@@ -217,6 +283,10 @@ def main():
             }},
             "secrets": {"type": "dict", "default": {}, "no_log": True},
             "system_users": {"type": "list", "elements": "str", "default": []},
+            "services": {"type": "list", "elements": "dict", "default": [], "options": {
+                "name": {"type": "str", "required": True},
+                "restart_on": {"type": "list", "elements": "path", "default": []},
+            }},
         },
         engine=False,
         supports_check_mode=True,
@@ -246,10 +316,18 @@ def main():
                                      "directory exists (list that first) and the file system is writable.")
     rows = [row for row, _diff, _change in plan]
     diffs = [diff for _row, diff, _change in plan if diff]
-    result = {"changed": bool(users) or any(row["changed"] for row in rows), "files": rows, "users_added": users}
+    changed_paths = {row["path"] for row in rows if row["changed"]}
+    services = module.params["services"]
+    planned = service_actions(services, unit_states(module, [s["name"] for s in services]), changed_paths)
+    if not module.check_mode:
+        run_services(module, planned, reload=any(path.startswith(UNIT_DIR) for path in changed_paths))
+    result = {"changed": bool(users) or bool(changed_paths) or any(s["changed"] for s in planned), "files": rows,
+              "users_added": users, "services": planned}
     if module._diff:
         result["diff"] = [{"before_header": f"user {name}", "after_header": f"user {name}", "before": "",
-                           "after": f"system user {name}\n"} for name in users] + diffs
+                           "after": f"system user {name}\n"} for name in users] + diffs + [
+            {"before_header": f"unit {s['name']}", "after_header": f"unit {s['name']}", "before": "",
+             "after": " and ".join(s["actions"]) + "\n"} for s in planned if s["changed"]]
     module.exit_json(**result)
 
 

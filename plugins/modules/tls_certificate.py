@@ -4,10 +4,11 @@
 
 DOCUMENTATION = r"""
 module: tls_certificate
-short_description: Keep a private CA and a server certificate it signs, on the control machine
+short_description: Keep a private CA and the server certificates it signs, on the control machine
 description:
   - Creates, once, a certificate authority (an ECDSA P-256 key and a self-signed certificate) in O(ca_dir), and
-    issues a server certificate and key for O(common_name) and O(subject_alt_names) signed by it.
+    issues a server certificate and key for O(common_name) and O(subject_alt_names) signed by it (or several, with
+    O(certificates)).
   - Runs where the CA lives - the control machine (C(delegate_to=localhost)); roles then copy the CA certificate
     to the hosts that must trust it and the server pair to the host that serves with it. Runs for several hosts
     at once take turns on the CA directory (a lock), so that they all get certificates of one CA.
@@ -28,18 +29,17 @@ options:
     type: str
     default: dockyard private CA
   name:
-    description: File name (without extension) of the server certificate and key in O(ca_dir).
+    description:
+      - File name (without extension) of the server certificate and key in O(ca_dir). Give either O(name) with
+        O(common_name) and O(subject_alt_names) for one certificate, or O(certificates) for several.
     type: str
-    required: true
   common_name:
     description: Common name of the server certificate.
     type: str
-    required: true
   subject_alt_names:
     description: C(DNS:name) and C(IP:address) entries; clients check the address they connect to against them.
     type: list
     elements: str
-    required: true
   usage:
     description:
       - What the certificate is for. V(server) certificates name the addresses clients check; V(client) ones
@@ -47,6 +47,17 @@ options:
     type: str
     choices: [server, client]
     default: server
+  certificates:
+    description:
+      - Several certificates of the one CA in one call (one process on the control machine instead of one per
+        certificate), each with the options of a single one.
+    type: list
+    elements: dict
+    suboptions:
+      name: {description: As O(name)., type: str, required: true}
+      common_name: {description: As O(common_name)., type: str, required: true}
+      subject_alt_names: {description: As O(subject_alt_names)., type: list, elements: str, required: true}
+      usage: {description: As O(usage)., type: str, choices: [server, client], default: server}
   days:
     description: Validity of a newly issued server certificate.
     type: int
@@ -76,6 +87,15 @@ EXAMPLES = r"""
     subject_alt_names: ["IP:10.88.0.11", "DNS:node1"]
   delegate_to: localhost
   run_once: true
+
+- name: The registry's certificate and the token signer's, in one call
+  dockyard.fleet.tls_certificate:
+    ca_dir: "{{ playbook_dir }}/../.dockyard/pki"
+    certificates:
+      - {name: registry, common_name: 10.88.0.11, subject_alt_names: ["IP:10.88.0.11"]}
+      - {name: registry-token, common_name: token signer, subject_alt_names: ["DNS:registry-token"]}
+  delegate_to: localhost
+  run_once: true
 """
 
 RETURN = r"""
@@ -85,12 +105,17 @@ ca_cert:
   type: str
 cert:
   description: Path of the server certificate.
-  returned: success
+  returned: with O(name)
   type: str
 key:
   description: Path of the server key.
-  returned: success
+  returned: with O(name)
   type: str
+certificates:
+  description: Paths of each certificate and key, by name.
+  returned: success
+  type: dict
+  sample: {registry: {cert: /srv/pki/registry.crt, key: /srv/pki/registry.key}}
 actions:
   description: What was (or in check mode would be) done, in words.
   returned: always
@@ -201,19 +226,28 @@ def summary(cert):
     return {"subject_alt_names": san_strings(cert), "not_after": cert.not_valid_after_utc.isoformat()} if cert else {}
 
 
+CERTIFICATE = {
+    "name": {"type": "str", "required": True},
+    "common_name": {"type": "str", "required": True},
+    "subject_alt_names": {"type": "list", "elements": "str", "required": True},
+    "usage": {"type": "str", "choices": ["server", "client"], "default": "server"},
+}
+
+
 def main():
     module = DockyardModule(
         argument_spec={
             "ca_dir": {"type": "path", "required": True},
             "ca_common_name": {"type": "str", "default": "dockyard private CA"},
-            "name": {"type": "str", "required": True},
-            "common_name": {"type": "str", "required": True},
-            "subject_alt_names": {"type": "list", "elements": "str", "required": True},
-            "usage": {"type": "str", "choices": ["server", "client"], "default": "server"},
+            **{option: dict(spec, required=False) for option, spec in CERTIFICATE.items()},
+            "certificates": {"type": "list", "elements": "dict", "options": CERTIFICATE},
             "days": {"type": "int", "default": 397},
             "renew_before_days": {"type": "int", "default": 30},
         },
         engine=False,
+        mutually_exclusive=[("name", "certificates")],
+        required_one_of=[("name", "certificates")],
+        required_by={"name": ("common_name", "subject_alt_names")},
         supports_check_mode=True,
     )
     if x509 is None:
@@ -221,13 +255,14 @@ def main():
                              "install the dockyard runner (it depends on it) or `pip install cryptography`.")
     p = module.params
     ca_dir = p["ca_dir"]
-    paths = {"ca_cert": os.path.join(ca_dir, "ca.crt"), "ca_key": os.path.join(ca_dir, "ca.key"),
-             "cert": os.path.join(ca_dir, f"{p['name']}.crt"), "key": os.path.join(ca_dir, f"{p['name']}.key")}
+    wanted = p["certificates"] or [{option: p[option] for option in CERTIFICATE}]
+    paths = {"ca_cert": os.path.join(ca_dir, "ca.crt"), "ca_key": os.path.join(ca_dir, "ca.key")}
+    files = {w["name"]: {"cert": os.path.join(ca_dir, f"{w['name']}.crt"),
+                         "key": os.path.join(ca_dir, f"{w['name']}.key")} for w in wanted}
     try:
-        alt_names = parse_sans(p["subject_alt_names"])
+        alt_names = {w["name"]: parse_sans(w["subject_alt_names"]) for w in wanted}
     except ValueError as exc:
-        module.fail_json(msg=f"Cannot issue {p['name']}.crt: {exc}.")
-    sans = sorted(p["subject_alt_names"])
+        module.fail_json(msg=f"Cannot issue the certificates {', '.join(files)}: {exc}.")
     actions = []
     hold_ca_lock(ca_dir, create=not module.check_mode)
     ca_cert = load(paths["ca_cert"], x509.load_pem_x509_certificate)
@@ -235,17 +270,24 @@ def main():
     if (ca_cert is None) != (ca_key is None):
         module.fail_json(msg=f"The CA in {ca_dir} is incomplete: one of ca.crt and ca.key is missing. Restore it "
                              "from a backup; removing both makes a new CA that no host trusts yet.")
-    if ca_cert is None:
-        actions.append("created the CA")
-    cert = load(paths["cert"], x509.load_pem_x509_certificate)
-    reason = "the CA is new" if ca_cert is None else reissue_reason(cert, ca_cert, sans, p["renew_before_days"])
-    if reason:
-        actions.append(f"issued {p['name']}.crt: {reason}")
     differences = Differences()
     differences.add("ca", "absent" if ca_cert is None else "present", "present")
-    differences.add(f"{p['name']}.crt", summary(cert), {"subject_alt_names": sans, "days": p["days"]} if reason
-                    else summary(cert))
-    result = differences.report(module, {"actions": actions, **{k: paths[k] for k in ("ca_cert", "cert", "key")}})
+    if ca_cert is None:
+        actions.append("created the CA")
+    issue = []
+    for w in wanted:
+        sans = sorted(w["subject_alt_names"])
+        cert = load(files[w["name"]]["cert"], x509.load_pem_x509_certificate)
+        reason = "the CA is new" if ca_cert is None else reissue_reason(cert, ca_cert, sans, p["renew_before_days"])
+        if reason:
+            actions.append(f"issued {w['name']}.crt: {reason}")
+            issue.append(w)
+        differences.add(f"{w['name']}.crt", summary(cert), {"subject_alt_names": sans, "days": p["days"]} if reason
+                        else summary(cert))
+    result = {"actions": actions, "ca_cert": paths["ca_cert"], "certificates": files}
+    if p["name"]:
+        result.update(files[p["name"]])
+    result = differences.report(module, result)
     if module.check_mode or not actions:
         module.exit_json(**result)
 
@@ -261,16 +303,18 @@ def main():
         ])
         write_atomically(paths["ca_key"], key_pem(ca_key), 0o600, dir_mode=0o700)
         write_atomically(paths["ca_cert"], ca_cert.public_bytes(serialization.Encoding.PEM), 0o644, dir_mode=0o700)
-    key = new_key()
-    extensions = [
-        (x509.BasicConstraints(ca=False, path_length=None), True),
-        (x509.ExtendedKeyUsage([USAGES[p["usage"]]]), False),
-        (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
-    ] + ([(x509.SubjectAlternativeName(alt_names), False)] if alt_names else [])
-    cert = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, p["common_name"])]), ca_cert.subject,
-                 key.public_key(), ca_key, p["days"], extensions)
-    write_atomically(paths["key"], key_pem(key), 0o600, dir_mode=0o700)
-    write_atomically(paths["cert"], cert.public_bytes(serialization.Encoding.PEM), 0o644, dir_mode=0o700)
+    for w in issue:
+        key = new_key()
+        extensions = [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (x509.ExtendedKeyUsage([USAGES[w["usage"]]]), False),
+            (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False),
+        ] + ([(x509.SubjectAlternativeName(alt_names[w["name"]]), False)] if alt_names[w["name"]] else [])
+        cert = build(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, w["common_name"])]), ca_cert.subject,
+                     key.public_key(), ca_key, p["days"], extensions)
+        write_atomically(files[w["name"]]["key"], key_pem(key), 0o600, dir_mode=0o700)
+        write_atomically(files[w["name"]]["cert"], cert.public_bytes(serialization.Encoding.PEM), 0o644,
+                         dir_mode=0o700)
     module.exit_json(**result)
 
 

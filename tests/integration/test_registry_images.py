@@ -129,3 +129,38 @@ def test_a_wrong_password_names_the_registry_and_is_never_printed(registry, lab)
     with open(log, encoding="utf-8") as handle:
         assert wrong not in proc.stdout + proc.stderr + handle.read()
     on_host(CONTAINERS[1], "docker", "pull", "-q", f"{registry}/web:1")  # the good login is kept
+
+
+def test_the_token_server_is_kept_running_and_restarted_when_a_file_it_reads_changes(registry, lab, tmp_path):
+    """The token server's unit comes with its files (host_files): a stopped, disabled unit is predicted in check mode
+    and changed nothing there, then enabled and started; a file it reads edited on the host is put back and the
+    server restarted to read it."""
+    unit, node1 = "dockyard-registry-token.service", CONTAINERS[0]
+
+    def unit_state():
+        return on_host(node1, "systemctl", "show", "--property=UnitFileState,ActiveState,MainPID", unit)
+
+    def registry_run(*extra):
+        report = tmp_path / "run.json"
+        dockyard("up", "-i", str(lab / "hosts.yml"), "--limit", "registry", "--tags", "registry", "--json",
+                 str(report), *extra)
+        return json.loads(report.read_text())
+
+    on_host(node1, "systemctl", "disable", "--now", unit)
+    stopped = unit_state()
+    assert "ActiveState=inactive" in stopped and "UnitFileState=disabled" in stopped
+    predicted = registry_run("--check")
+    assert predicted["hosts"]["node1"]["changed"] == 1
+    assert unit_state() == stopped  # check mode changed nothing
+    registry_run()
+    started = unit_state()
+    assert "ActiveState=active" in started and "UnitFileState=enabled" in started
+    image = f"{registry}/busybox:1"
+    on_host(CONTAINERS[1], "sh", "-c", f"docker rmi {image} >/dev/null; docker pull -q {image}")  # a token is needed
+
+    on_host(node1, "sh", "-c", "echo ' ' >> /var/lib/dockyard-registry-token/token.json")
+    report = registry_run()
+    assert report["hosts"]["node1"]["changed"] == 1
+    restarted = unit_state()
+    assert "ActiveState=active" in restarted and restarted.split("MainPID=")[1] != started.split("MainPID=")[1]
+    assert registry_run()["hosts"]["node1"]["changed"] == 0

@@ -85,3 +85,20 @@ def test_a_system_user_the_host_lacks_is_predicted_with_the_entries_it_owns_and_
                                  "after": "system user dockyard-no-such-user\n"}
     assert not base.exists()
     assert "dockyard-no-such-user:" not in Path("/etc/passwd").read_text(encoding="utf-8")
+
+
+def test_a_unit_is_enabled_started_or_restarted_only_for_what_it_lacks():
+    from ansible_collections.dockyard.fleet.plugins.modules.host_files import service_actions
+
+    services = [{"name": "a.service", "restart_on": ["/etc/a.conf"]},
+                {"name": "b.service", "restart_on": ["/etc/b.conf"]},
+                {"name": "c.service", "restart_on": []}]
+    states = {"a.service": ("enabled", "active"), "b.service": ("disabled", "inactive"),
+              "c.service": ("enabled", "failed")}
+    assert service_actions(services, states, set()) == [
+        {"name": "a.service", "changed": False, "actions": []},
+        {"name": "b.service", "changed": True, "actions": ["enable", "start"]},
+        {"name": "c.service", "changed": True, "actions": ["start"]}]
+    # A file it reads changed: a running unit restarts, a stopped one starts by restarting.
+    assert [s["actions"] for s in service_actions(services, states, {"/etc/a.conf", "/etc/b.conf"})] == [
+        ["restart"], ["enable", "restart"], ["start"]]
