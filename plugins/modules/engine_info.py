@@ -29,6 +29,12 @@ options:
         about to be installed predict what follows.
     type: bool
     default: false
+  nodes:
+    description:
+      - On a swarm manager, also return the swarm's node list (RV(engine.swarm.nodes)), so that a playbook can tell
+        from this one read whether the nodes need anything (the filter P(dockyard.fleet.swarm_nodes_settled#filter)).
+    type: bool
+    default: false
 """
 
 EXAMPLES = r"""
@@ -88,6 +94,11 @@ engine:
           description: Addresses (C(ip:2377)) of the swarm's managers this node knows.
           type: list
           elements: str
+        nodes:
+          description: The swarm's nodes as the Engine API lists them (ID, Spec, Status, ManagerStatus, the host name).
+          returned: with O(nodes), on a manager
+          type: list
+          elements: dict
 """
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
@@ -134,10 +145,18 @@ def engine_facts(api):
     }
 
 
+def node_list(api):
+    """Each node as swarm_nodes plans from it (its Description only the host name)."""
+    return [dict({key: node[key] for key in ("ID", "Spec", "Status", "ManagerStatus") if key in node},
+                 Description={"Hostname": (node.get("Description") or {}).get("Hostname")})
+            for node in api.get("/nodes")]
+
+
 def main():
     module = DockyardModule(
         argument_spec=dict(wait_timeout={"type": "int", "default": 0},
-                           missing_ok={"type": "bool", "default": False}),
+                           missing_ok={"type": "bool", "default": False},
+                           nodes={"type": "bool", "default": False}),
         supports_check_mode=True,
     )
     api = module.api
@@ -145,6 +164,8 @@ def main():
         if module.params["wait_timeout"] > 0:
             api.wait_until_ready(module.params["wait_timeout"])
         facts = engine_facts(api)
+        if module.params["nodes"] and facts["swarm"]["is_manager"]:
+            facts["swarm"]["nodes"] = node_list(api)
     except DockerUnreachable as exc:
         if not module.params["missing_ok"]:
             module.fail_json(msg=f"Failed to read Docker Engine state: {exc}")

@@ -3,6 +3,7 @@ manager a lost swarm is recovered from."""
 
 import pytest
 from ansible_collections.dockyard.fleet.plugins.filter.swarm_leader import swarm_leader
+from ansible_collections.dockyard.fleet.plugins.filter.swarm_nodes_settled import swarm_nodes_settled
 from ansible_collections.dockyard.fleet.plugins.filter.swarm_recovery import swarm_recovery
 from ansible_collections.dockyard.fleet.plugins.modules.swarm_nodes import Refused, plan
 
@@ -184,3 +185,15 @@ def test_prune_drains_and_removes_undeclared_nodes():
     updates, removals = plan([node("a", "manager"), node("gone", "worker", labels={})],
                              [declared("a", "manager")], prune=True)
     assert [words for *_, words in updates] == ["drain gone"] and [name for _, name, _ in removals] == ["gone"]
+
+
+def test_nodes_as_declared_and_all_ready_need_no_call_and_anything_else_does():
+    current = [node("m1", "manager"), node("w1", "worker"), node("w2", "worker")]
+    wanted = [declared("m1", "manager"), declared("w1", "worker"), declared("w2", "worker")]
+    assert swarm_nodes_settled(wanted, current)
+    assert not swarm_nodes_settled(wanted, None)  # no read (the leader outside the run): the module is asked
+    assert not swarm_nodes_settled([*wanted[:2], declared("w2", "worker", labels={"zone": "b"})], current)
+    assert not swarm_nodes_settled([*wanted[:2], declared("w2", "manager")], current)  # refused: two managers
+    assert not swarm_nodes_settled(wanted, [*current[:2], node("w2", "worker", state="down")])
+    assert not swarm_nodes_settled(wanted[:2], current, prune=True)  # w2 is not declared: pruned
+    assert swarm_nodes_settled(wanted[:2], current)  # without prune (a --limit run) it stays
