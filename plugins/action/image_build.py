@@ -114,38 +114,61 @@ def pack(context):
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        if "context" not in args:
+    def _pack(self, image):
+        """The image's entry with its context found and hashed, and the packed context."""
+        if "context" not in image:
             raise AnsibleActionFail("image_build needs 'context', a directory on the control machine")
-        context = args["context"] = self._find_needle("files", args["context"])
+        context = self._find_needle("files", image["context"])
         if not os.path.isdir(context):
             raise AnsibleActionFail(f"image_build: the context {context} is not a directory")
-        dockerfile = args.get("dockerfile") or "Dockerfile"
+        dockerfile = image.get("dockerfile") or "Dockerfile"
         if not os.path.isfile(os.path.join(context, dockerfile)):
             raise AnsibleActionFail(f"image_build: there is no {dockerfile} in the context {context}")
         archive = pack(context)
-        recipe = {k: args.get(k) for k in ("dockerfile", "build_args", "target", "labels")}
+        recipe = {k: image.get(k) for k in ("dockerfile", "build_args", "target", "labels")}
         digest = hashlib.sha256(archive)
         digest.update(json.dumps(recipe, sort_keys=True, default=str).encode())
-        args["context_hash"] = digest.hexdigest()[:12]
+        return dict(image, context=context, context_hash=digest.hexdigest()[:12]), archive
 
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        several = args.get("images") is not None
+        packed = [self._pack(image) for image in (args["images"] if several else [args])]
+        images = [image for image, _archive in packed]
+        if several:
+            args["images"] = images
+        else:
+            args = images[0]
+
+        # The first run asks the host about every image (and pushes what only needs a push); the contexts of those
+        # that need a build go to the host for a second run.
         probe = self._execute_module(MODULE, module_args=args, task_vars=task_vars)
-        if probe.get("failed") or probe.get("needs") != "build" or self._task.check_mode:
+        answers = probe.get("images", []) if several else [probe]
+        due = [index for index, answer in enumerate(answers) if answer.get("needs") == "build"]
+        if probe.get("failed") or not due or self._task.check_mode:
             result.update(probe)
             return result
 
         tmp = self._make_tmp_path()
-        remote = self._connection._shell.join_path(tmp, "context.tar")
-        with tempfile.NamedTemporaryFile(suffix=".tar") as local:
-            local.write(archive)
-            local.flush()
-            self._transfer_file(local.name, remote)
-        self._fixup_perms2((tmp, remote))
-        args["context_archive"] = remote
         try:
-            result.update(self._execute_module(MODULE, module_args=args, task_vars=task_vars))
+            for index in due:
+                remote = self._connection._shell.join_path(tmp, f"context-{index}.tar")
+                with tempfile.NamedTemporaryFile(suffix=".tar") as local:
+                    local.write(packed[index][1])
+                    local.flush()
+                    self._transfer_file(local.name, remote)
+                self._fixup_perms2((tmp, remote))
+                images[index] = dict(images[index], context_archive=remote)
+            built = self._execute_module(
+                MODULE, module_args=dict(args, images=[images[i] for i in due]) if several else images[0],
+                task_vars=task_vars)
         finally:
             self._remove_tmp_path(tmp)
+        if not several or built.get("failed"):
+            result.update(built)
+            return result
+        for index, answer in zip(due, built["images"], strict=True):
+            answers[index] = answer
+        result.update(probe, images=answers, changed=probe.get("changed") or built.get("changed"))
         return result

@@ -24,9 +24,10 @@ extends_documentation_fragment:
   - dockyard.fleet.docker
 options:
   name:
-    description: Repository name without registry, for example C(web) or C(team/web).
+    description:
+      - Repository name without registry, for example C(web) or C(team/web). Give O(name) and O(context) for one
+        image, or O(images) for several.
     type: str
-    required: true
   tag:
     description: The declared tag; it moves to each new build.
     type: str
@@ -36,7 +37,6 @@ options:
       - Directory on the control machine with the Dockerfile and the files it copies. Relative paths are looked
         up like a role's C(files). The action plugin packs it there; only the archive goes to the host.
     type: path
-    required: true
   dockerfile:
     description: Dockerfile path inside the context.
     type: str
@@ -52,6 +52,23 @@ options:
     description: Labels to add to the image.
     type: dict
     default: {}
+  images:
+    description:
+      - Several images in one call, in order (an image built FROM an earlier one of the list finds it pushed), each
+        with O(name), O(tag), O(context), O(dockerfile), O(build_args), O(target) and O(labels). One module run on
+        the host asks about all of them; the contexts of those that need a build are sent in a second.
+    type: list
+    elements: dict
+    suboptions:
+      name: {description: As O(name)., type: str, required: true}
+      tag: {description: As O(tag)., type: str, default: latest}
+      context: {description: As O(context)., type: path, required: true}
+      dockerfile: {description: As O(dockerfile)., type: str, default: Dockerfile}
+      build_args: {description: As O(build_args)., type: dict, default: {}}
+      target: {description: As O(target)., type: str}
+      labels: {description: As O(labels)., type: dict, default: {}}
+      context_hash: {description: Set by the action plugin; not for users., type: str}
+      context_archive: {description: Set by the action plugin; not for users., type: path}
   registry:
     description: Registry C(HOST[:PORT]) to push to; the image is named C(<registry>/<name>). Without it the image
       stays on the build host.
@@ -91,22 +108,30 @@ EXAMPLES = r"""
     context: "{{ playbook_dir }}/../examples/stacks/web"
     build_args: {BASE: "10.88.0.11:5000/busybox:1"}
     registry: 10.88.0.11:5000
+
+- name: Build both, the web image from the base pushed just before it
+  dockyard.fleet.image_build:
+    images:
+      - {name: base, tag: "1", context: "{{ playbook_dir }}/../images/base"}
+      - {name: web, tag: "1", context: "{{ playbook_dir }}/../examples/stacks/web",
+         build_args: {BASE: "10.88.0.11:5000/base:1"}}
+    registry: 10.88.0.11:5000
 """
 
 RETURN = r"""
 image:
   description: The image reference with the declared tag.
-  returned: success
+  returned: with O(name), on success
   type: str
   sample: 10.88.0.11:5000/web:1
 content_tag:
   description: The image reference with the content tag.
-  returned: success
+  returned: with O(name), on success
   type: str
   sample: 10.88.0.11:5000/web:1-3f2a9c81d0e4
 image_id:
   description: Image ID on the build host (not in check mode when a build is due).
-  returned: success
+  returned: with O(name), on success
   type: str
 digest:
   description: Registry digest of the pushed manifest.
@@ -114,16 +139,22 @@ digest:
   type: str
 needs:
   description: What the content needed when the task started - C(build), C(push) or C(nothing).
-  returned: always
+  returned: with O(name)
   type: str
 built:
   description: Whether the image was built.
-  returned: always
+  returned: with O(name)
   type: bool
 pushed:
   description: Whether the image was pushed.
-  returned: always
+  returned: with O(name)
   type: bool
+images:
+  description: With O(images), the result of each image as above (image, content_tag, image_id, digest, needs, built,
+    pushed), in order; the single-image keys are then not returned.
+  returned: with O(images)
+  type: list
+  elements: dict
 """
 
 import base64
@@ -198,9 +229,9 @@ def failed_step(messages, error):
 
 
 class Builder:
-    def __init__(self, module):
+    def __init__(self, module, params):
         self.module = module
-        self.p = module.params
+        self.p = params
         self.api = module.api
         self.host = module.host
         self.registry = self.p["registry"]
@@ -208,6 +239,29 @@ class Builder:
         self.tags = [self.p["tag"], f"{self.p['tag']}-{self.p['context_hash']}"]
         self.refs = [f"{self.repository}:{tag}" for tag in self.tags]
         self.login = credentials(read_config(), self.registry) if self.registry else None
+
+    def run(self, differences):
+        """Build and push as the content needs; this image's result. A build without its context (the action
+        plugin's first question) is only reported: the plugin sends the context next."""
+        result = {"image": self.refs[0], "content_tag": self.refs[1], "built": False, "pushed": False}
+        needs, declared = self.needs()
+        result["needs"] = needs
+        # What the declared tag is: an older image (its ID), the built one only here, or the built one pushed.
+        wanted = self.refs[1] + (" in the registry" if self.registry else "")
+        now = {"build": (declared or {}).get("Id"), "push": self.refs[1], "nothing": wanted}[needs]
+        differences.add(self.refs[0], now, wanted)
+        if needs == "build" and not self.p["context_archive"]:
+            return result
+        if needs == "build" and not self.module.check_mode:
+            self.build()
+            result["built"] = True
+        if needs != "nothing" and self.registry and not self.module.check_mode:
+            result["digest"] = self.push()
+            result["pushed"] = True
+        image = local_image(self.api, self.refs[1])
+        if image:
+            result["image_id"] = image["Id"]
+        return result
 
     def needs(self):
         """build, push or nothing. Check mode before the Engine or the registry runs predicts the work."""
@@ -263,55 +317,54 @@ class Builder:
         return digest
 
 
+IMAGE = dict(
+    name={"type": "str"},
+    tag={"type": "str", "default": "latest"},
+    dockerfile={"type": "str", "default": "Dockerfile"},
+    build_args={"type": "dict", "default": {}},
+    target={"type": "str"},
+    labels={"type": "dict", "default": {}},
+    context={"type": "path"},
+    context_hash={"type": "str"},
+    context_archive={"type": "path"},
+)
+SHARED = ("registry", "nocache", "build_timeout")
+
+
 def main():
     module = DockyardModule(
         argument_spec=dict(
-            name={"type": "str", "required": True},
-            tag={"type": "str", "default": "latest"},
-            dockerfile={"type": "str", "default": "Dockerfile"},
-            build_args={"type": "dict", "default": {}},
-            target={"type": "str"},
-            labels={"type": "dict", "default": {}},
+            IMAGE,
+            images={"type": "list", "elements": "dict",
+                    "options": dict(IMAGE, name={"type": "str", "required": True},
+                                    context={"type": "path", "required": True})},
             registry={"type": "str"},
             nocache={"type": "bool", "default": False},
             build_timeout={"type": "int", "default": 1800},
-            context={"type": "path", "required": True},
-            context_hash={"type": "str"},
-            context_archive={"type": "path"},
         ),
+        mutually_exclusive=[("name", "images")],
+        required_one_of=[("name", "images")],
+        required_by={"name": ("context",)},
         supports_check_mode=True,
     )
-    if not module.params["context_hash"]:
+    p = module.params
+    wanted = [dict(image, **{key: p[key] for key in SHARED}) for image in p["images"] or [p]]
+    if not all(image["context_hash"] for image in wanted):
         module.fail_json(msg="image_build is run through its action plugin, which packs the context on the control "
                              "machine and sets context_hash: call it as dockyard.fleet.image_build in a task.")
-    try:
-        builder = Builder(module)
-    except ValueError as exc:
-        module.fail_json(msg=f"~/.docker/config.json on {module.host} is not valid JSON ({exc}).")
-    result = {"image": builder.refs[0], "content_tag": builder.refs[1], "built": False, "pushed": False}
-    try:
-        needs, declared = builder.needs()
-        result["needs"] = needs
-        # What the declared tag is: an older image (its ID), the built one only here, or the built one pushed.
-        wanted = builder.refs[1] + (" in the registry" if builder.registry else "")
-        now = {"build": (declared or {}).get("Id"), "push": builder.refs[1], "nothing": wanted}[needs]
-        differences = Differences()
-        differences.add(builder.refs[0], now, wanted)
-        result = differences.report(module, result)
-        if needs == "build" and not module.params["context_archive"]:
-            module.exit_json(**result)  # the action plugin's question; it sends the context next
-        if needs == "build" and not module.check_mode:
-            builder.build()
-            result["built"] = True
-        if needs != "nothing" and builder.registry and not module.check_mode:
-            result["digest"] = builder.push()
-            result["pushed"] = True
-        image = local_image(builder.api, builder.refs[1])
-        if image:
-            result["image_id"] = image["Id"]
-    except DockerError as exc:
-        module.fail_json(msg=f"Building {builder.refs[0]} on {builder.host}: {exc}", **result)
-    module.exit_json(**result)
+    differences = Differences()
+    results = []
+    for image in wanted:
+        try:
+            builder = Builder(module, image)
+        except ValueError as exc:
+            module.fail_json(msg=f"~/.docker/config.json on {module.host} is not valid JSON ({exc}).")
+        try:
+            results.append(builder.run(differences))
+        except DockerError as exc:
+            module.fail_json(msg=f"Building {builder.refs[0]} on {builder.host}: {exc}", images=results)
+    result = results[0] if not p["images"] else {"images": results}
+    module.exit_json(**differences.report(module, result))
 
 
 if __name__ == "__main__":
