@@ -96,10 +96,12 @@ engine:
           elements: str
         nodes:
           description: The swarm's nodes as the Engine API lists them (ID, Spec, Status, ManagerStatus, the host name).
-          returned: with O(nodes), on a manager
+          returned: with O(nodes), on a manager of a swarm that has a leader
           type: list
           elements: dict
 """
+
+import contextlib
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     EPOCH_LABEL,
@@ -165,7 +167,9 @@ def main():
             api.wait_until_ready(module.params["wait_timeout"])
         facts = engine_facts(api)
         if module.params["nodes"] and facts["swarm"]["is_manager"]:
-            facts["swarm"]["nodes"] = node_list(api)
+            # A swarm without a leader (lost quorum) lists no nodes; its state above says so.
+            with contextlib.suppress(DockerError):
+                facts["swarm"]["nodes"] = node_list(api)
     except DockerUnreachable as exc:
         if not module.params["missing_ok"]:
             module.fail_json(msg=f"Failed to read Docker Engine state: {exc}")

@@ -98,22 +98,28 @@ changes:
 
 import json
 
-from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import DockerError, wait_for
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import HOST_LABEL, DockerError, wait_for
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule, Refused
 from ansible_collections.dockyard.fleet.plugins.module_utils._swarm_nodes import hostname, node_view, plan, ready
 
 
-def settled_nodes(api, timeout):
-    """The node list once no node's status is "unknown". A manager that has just become the leader marks every
-    node unknown until its next heartbeat (and a manager that has just joined reads that), which would pass for
-    managers being down: wait for the heartbeats (a few seconds), as long as the wait allows."""
+def settled_nodes(api, timeout, declared):
+    """The node list once no node's status is "unknown" and no old node object of a declared host is still
+    ready, as long as the wait allows. A manager that has just become the leader marks every node unknown until
+    its next heartbeat (and a manager that has just joined reads that), which would pass for managers being down.
+    A host that left and joined again leaves its old node object behind (its dockyard.host label, another ID),
+    which the swarm marks down only at its first missed heartbeat, seconds after the leave: until then it would
+    count as one more live manager."""
+    declared_ids = {d["node_id"] for d in declared}
+    names = {d["name"] for d in declared}
     nodes = []
 
-    def unknown():
+    def pending():
         nodes[:] = api.get("/nodes")
-        return [n for n in nodes if (n.get("Status") or {}).get("State") == "unknown"]
+        return [n for n in nodes if (n.get("Status") or {}).get("State") == "unknown"
+                or (ready(n) and n["ID"] not in declared_ids and node_view(n)["labels"].get(HOST_LABEL) in names)]
 
-    wait_for(unknown, timeout, 0.5)
+    wait_for(pending, timeout, 0.5)
     return nodes
 
 
@@ -156,7 +162,7 @@ def main():
     )
     api = module.api
     try:
-        current = settled_nodes(api, module.params["wait_timeout"])
+        current = settled_nodes(api, module.params["wait_timeout"], module.params["nodes"])
         updates, removals = plan(current, module.params["nodes"], module.params["prune"],
                                  module.params["inventory_hosts"])
     except Refused as exc:
