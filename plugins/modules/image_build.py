@@ -229,7 +229,7 @@ def failed_step(messages, error):
 
 
 class Builder:
-    def __init__(self, module, params):
+    def __init__(self, module, params, config):
         self.module = module
         self.p = params
         self.api = module.api
@@ -238,7 +238,7 @@ class Builder:
         self.repository = f"{self.registry}/{self.p['name']}" if self.registry else self.p["name"]
         self.tags = [self.p["tag"], f"{self.p['tag']}-{self.p['context_hash']}"]
         self.refs = [f"{self.repository}:{tag}" for tag in self.tags]
-        self.login = credentials(read_config(), self.registry) if self.registry else None
+        self.login = credentials(config, self.registry) if self.registry else None
 
     def run(self, differences):
         """Build and push as the content needs; this image's result. A build without its context (the action
@@ -352,13 +352,14 @@ def main():
     if not all(image["context_hash"] for image in wanted):
         module.fail_json(msg="image_build is run through its action plugin, which packs the context on the control "
                              "machine and sets context_hash: call it as dockyard.fleet.image_build in a task.")
+    try:
+        config = read_config()  # once: every image of the call logs in with the same file
+    except ValueError as exc:
+        module.fail_json(msg=f"~/.docker/config.json on {module.host} is not valid JSON ({exc}).")
     differences = Differences()
     results = []
     for image in wanted:
-        try:
-            builder = Builder(module, image)
-        except ValueError as exc:
-            module.fail_json(msg=f"~/.docker/config.json on {module.host} is not valid JSON ({exc}).")
+        builder = Builder(module, image, config)
         try:
             results.append(builder.run(differences))
         except DockerError as exc:
