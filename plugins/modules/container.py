@@ -9,8 +9,9 @@ description:
   - Creates and starts a container from the declared settings, and recreates it when they change. The settings
     are compared through a hash kept in the label C(io.dockyard.spec-hash), so a container is only touched when
     its declaration changed (or it is not running).
-  - After a start it checks that the container is still running a moment later; if it stopped, the task fails
-    with the container's last log lines.
+  - After a start it watches the container for up to a second; if it stops, the task fails with the container's
+    last log lines. A container whose process listens on every port in O(ports) before then counts as started at
+    once (its listening sockets are read from C(/proc)).
   - Meant for the few containers the platform itself runs outside a swarm, with the Engine API client of the
     collection (no Docker SDK on the host).
 version_added: 1.0.0
@@ -110,6 +111,31 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._module import Diff
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import headers_for, read_config
 
 
+def listening_ports(pid):
+    """The TCP ports listened on in the network namespace of process ``pid`` (none where /proc cannot be read)."""
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}", encoding="ascii") as handle:
+                rows = [line.split() for line in handle.read().splitlines()[1:]]
+        except OSError:
+            continue
+        ports.update(int(row[1].rsplit(":", 1)[1], 16) for row in rows if row[3] == "0A")  # 0A: LISTEN
+    return ports
+
+
+def watch_start(api, container_id, ports, seconds=1.0):
+    """The container's state once it stopped, listens on all of ``ports`` (its process is past its start-up) or has
+    run for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        state = api.get(f"/containers/{container_id}/json")["State"]
+        if (not state["Running"] or time.monotonic() >= deadline
+                or (ports and ports <= listening_ports(state["Pid"]))):
+            return state
+        time.sleep(0.1)
+
+
 def container_config(p):
     port_bindings, exposed = {}, {}
     for port in p["ports"]:
@@ -204,8 +230,7 @@ def main():
                                                  body=desired)["Id"]
         if desired is not None:
             api.request("POST", f"/containers/{result['container_id']}/start", expect=(204, 304))
-            time.sleep(1)
-            state = api.get(f"/containers/{result['container_id']}/json")["State"]
+            state = watch_start(api, result["container_id"], {int(port.rsplit(":", 1)[1]) for port in p["ports"]})
             if not state["Running"]:
                 module.fail_json(msg=f"Container {name} on {host} stopped right after it started (exit code "
                                      f"{state.get('ExitCode')}). Its last output:\n{api.logs(result['container_id'])}",

@@ -279,7 +279,7 @@ class Deployer:
             seen.update(self.services())
             return [name for name in names if not self.settled(seen[name], started, rollback)]
 
-        late = wait_for(pending, timeout)
+        late = wait_for(pending, timeout, 0.25)
         if late:
             raise DeployFailed(self.failure(seen[late[0]], f"not all replicas ran within {timeout}s", started))
         return {n: {"running": s["ServiceStatus"]["RunningTasks"], "desired": s["ServiceStatus"]["DesiredTasks"]}

@@ -164,3 +164,31 @@ def test_the_token_server_is_kept_running_and_restarted_when_a_file_it_reads_cha
     restarted = unit_state()
     assert "ActiveState=active" in restarted and restarted.split("MainPID=")[1] != started.split("MainPID=")[1]
     assert registry_run()["hosts"]["node1"]["changed"] == 0
+
+
+def test_a_started_container_is_watched_until_it_listens_or_stops(registry, lab, tmp_path):
+    """The container module (which runs the registry): a container that exits right after its start fails the task
+    with its exit code and last output; one that listens on its published port counts as started and answers."""
+    image, node1 = f"{registry}/busybox:1", CONTAINERS[0]
+    play = tmp_path / "containers.yml"
+    play.write_text(json.dumps([{"hosts": "node1", "gather_facts": False, "tasks": [
+        {"name": "Start a container that exits at once", "ignore_errors": True,
+         "dockyard.fleet.container": {"name": "dockyard-test-exits", "image": image, "restart_policy": "no",
+                                      "command": ["sh", "-c", "echo unknown setting: cache >&2; exit 3"]}},
+        {"name": "Start a web server", "dockyard.fleet.container": {
+            "name": "dockyard-test-httpd", "image": image, "command": ["httpd", "-f", "-p", "8000"],
+            "ports": ["18000:8000"]}}]}]))
+    try:
+        result = run_playbook(str(play), str(lab / "hosts.yml"), stream=io.StringIO())
+        by_task = {event["task"]: event for event in result.results}
+        failed = by_task["Start a container that exits at once"]
+        assert failed["event"] == "failed"
+        assert "dockyard-test-exits on node1 stopped right after it started (exit code 3)" in failed["msg"]
+        assert "unknown setting: cache" in failed["msg"]
+        assert by_task["Start a web server"]["event"] == "changed"
+        assert on_host(node1, "docker", "inspect", "-f", "{{.State.Running}}", "dockyard-test-httpd") == "true"
+        answer = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                 f"http://{address(node1)}:18000/"], capture_output=True, text=True, check=False)
+        assert answer.stdout == "404"  # busybox httpd, no index page: it answers
+    finally:
+        on_host(node1, "docker", "rm", "-f", "dockyard-test-exits", "dockyard-test-httpd")
