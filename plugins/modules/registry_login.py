@@ -44,6 +44,13 @@ options:
     description: The Engine's per-registry certificate directory.
     type: path
     default: /etc/docker/certs.d
+  wait_timeout:
+    description:
+      - Seconds to wait for a registry that is just starting. Before the login, its C(/v2/) is asked over TLS
+        (trusting the CA in O(certs_dir), where O(ca_cert) puts it) until it answers, then the token service its
+        answer names (C(WWW-Authenticate) realm), if any. V(0) does not wait.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -77,10 +84,14 @@ ca_path:
 
 import json
 import os
+import re
 import stat
+import urllib.error
 
+from ansible.module_utils.urls import open_url
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     DockerError,
+    wait_for,
 )
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
@@ -100,6 +111,39 @@ def read_text(path):
         return None
 
 
+def answer(url, ca_path):
+    """The HTTP status and WWW-Authenticate header ``url`` answers with (an error status is an answer too)."""
+    try:
+        response = open_url(url, timeout=5, ca_path=ca_path, use_proxy=False)
+        return response.status, response.headers.get("WWW-Authenticate", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("WWW-Authenticate", "")
+
+
+def wait_until_answering(module, registry, ca_path, timeout):
+    """Wait until the registry's /v2/, then the token service it names, answer over TLS; fail saying which did not."""
+    urls, errors = [f"https://{registry}/v2/"], {}
+
+    def pending():
+        try:
+            status, challenge = answer(urls[-1], ca_path)
+        except OSError as exc:  # URLError is one: refused, reset, timed out, TLS
+            errors[urls[-1]] = exc
+            return urls[-1]
+        realm = re.search(r'realm="([^"]+)"', challenge)
+        if len(urls) == 1 and status == 401 and realm:
+            urls.append(realm.group(1))
+            return pending()
+        return None
+
+    late = wait_for(pending, timeout, 0.2)
+    if late:
+        module.fail_json(msg=f"Waiting on {module.host} for registry {registry} to answer: {late} did not answer "
+                             f"within {timeout}s ({errors[late]}). Nothing was logged in. Is it running (on the "
+                             "registry host: docker logs of the registry container, journalctl of its token server) "
+                             "and can this host reach it?")
+
+
 def main():
     module = DockyardModule(
         argument_spec=dict(
@@ -109,6 +153,7 @@ def main():
             config_path={"type": "path", "default": "~/.docker/config.json"},
             ca_cert={"type": "str"},
             certs_dir={"type": "path", "default": "/etc/docker/certs.d"},
+            wait_timeout={"type": "int", "default": 0},
         ),
         supports_check_mode=True,
     )
@@ -135,6 +180,9 @@ def main():
                else wanted if stat.S_IMODE(os.stat(result["ca_path"]).st_mode) == 0o444 else "the CA, mode 0644")
         if differences.add(result["ca_path"], now, wanted) and not module.check_mode:
             write_atomically(result["ca_path"], ca_text, 0o444)
+    if p["wait_timeout"] > 0 and not module.check_mode:
+        ca_path = os.path.join(p["certs_dir"], registry, "ca.crt")
+        wait_until_answering(module, registry, ca_path if os.path.exists(ca_path) else None, p["wait_timeout"])
     result = differences.report(module, result)
     if module.check_mode or not login_changes:
         module.exit_json(**result)
