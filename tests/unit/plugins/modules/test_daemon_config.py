@@ -1,6 +1,8 @@
+import hashlib
 import json
 
 import pytest
+from ansible_collections.dockyard.fleet.plugins.module_utils._daemon_config import settled
 from ansible_collections.dockyard.fleet.plugins.modules.daemon_config import (
     ConfigError,
     desired_config,
@@ -111,3 +113,28 @@ def test_hardening_defaults_sit_under_the_settings_and_empty_ones_are_left_out()
                             {"icc": False, "no-new-privileges": True, "log-level": "", "default-ulimits": {}})
     assert result["icc"] is True and result["no-new-privileges"] is True
     assert "log-level" not in result and "default-ulimits" not in result
+
+
+def test_settled_only_when_the_file_is_the_text_the_module_writes_and_dockerd_started_after_it():
+    """The filter daemon_config_settled (module_utils _daemon_config.settled) from the engine role's read."""
+    options = {"path": "/etc/docker/daemon.json", "settings": {"debug": True}, "defaults": {"icc": False},
+               "log_max_size": "10m", "log_max_file": 3, "live_restore": True, "swarm_node": True,
+               "flags": ["-H", "fd://"], "allow_keys": []}
+    text = render(desired_config({"debug": True}, "10m", 3, True, True, {"icc": False}))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+
+    def read(sha=digest, started="@1000", written=1000):
+        return (f"{sha}  /etc/docker/daemon.json\nExecMainStartTimestamp={started}\n"
+                f"{written} /etc/docker/daemon.json\n995 /etc/systemd/system/docker.service.d/dockyard.conf")
+
+    assert settled(options, read())
+    assert settled(options, read(written=1002))  # the clock's second of slack
+    assert not settled(options, read(written=1003))  # written after dockerd started: a restart is pending
+    assert settled(options, read(started=""))  # dockerd does not run: nothing pending (the service starts it)
+    assert not settled(options, read().replace("ExecMainStartTimestamp=@1000\n", ""))  # no systemd to ask
+    assert not settled(options, read(sha="0" * 64))  # another text (also one with the same settings)
+    assert not settled(options, "")  # no file
+    assert not settled(dict(options, swarm_node=False), read())  # the module asks the Engine
+    refused = {"debug": True, "live-restore": True}  # on a swarm node: even a file already holding it is asked
+    written = hashlib.sha256(render(desired_config(refused, "10m", 3, True, True, {"icc": False})).encode())
+    assert not settled(dict(options, settings=refused), read(sha=written.hexdigest()))
