@@ -28,6 +28,23 @@ def kernel_module(name, proc_path=None):
     return False
 
 
+def listening_sockets(pid="self"):
+    """(address, port) of every TCP socket listening in the network namespace of process ``pid`` (this one's by
+    default), from /proc; the address is hex as the kernel writes it. None are found where /proc cannot be read."""
+    found = []
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}", encoding="ascii") as handle:
+                rows = [line.split() for line in handle.read().splitlines()[1:]]
+        except OSError:
+            continue
+        for row in rows:
+            address, _sep, hex_port = row[1].rpartition(":")
+            if row[3] == "0A":  # LISTEN
+                found.append((address, int(hex_port, 16)))
+    return found
+
+
 def esp_missing(module):
     """Why this kernel cannot carry an encrypted overlay, or None; asked once per module run, however many
     networks need the answer (it is kept on the module)."""

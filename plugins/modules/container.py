@@ -107,31 +107,20 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
     DockerError,
     stream_error,
 )
+from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import listening_sockets
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import headers_for, read_config
 
 
-def listening_ports(pid):
-    """The TCP ports listened on in the network namespace of process ``pid`` (none where /proc cannot be read)."""
-    ports = set()
-    for table in ("tcp", "tcp6"):
-        try:
-            with open(f"/proc/{pid}/net/{table}", encoding="ascii") as handle:
-                rows = [line.split() for line in handle.read().splitlines()[1:]]
-        except OSError:
-            continue
-        ports.update(int(row[1].rsplit(":", 1)[1], 16) for row in rows if row[3] == "0A")  # 0A: LISTEN
-    return ports
-
-
-def watch_start(api, container_id, ports, seconds=1.0):
-    """The container's state once it stopped, listens on all of ``ports`` (its process is past its start-up) or has
-    run for ``seconds``."""
+def watch_start(api, container_id, exposed, seconds=1.0):
+    """The container's state once it stopped, listens on every port of ``exposed`` (ExposedPorts: its process is
+    past its start-up) or has run for ``seconds``."""
+    ports = {int(key.split("/")[0]) for key in exposed}
     deadline = time.monotonic() + seconds
     while True:
         state = api.get(f"/containers/{container_id}/json")["State"]
         if (not state["Running"] or time.monotonic() >= deadline
-                or (ports and ports <= listening_ports(state["Pid"]))):
+                or (ports and ports <= {port for _address, port in listening_sockets(state["Pid"])})):
             return state
         time.sleep(0.1)
 
@@ -230,7 +219,7 @@ def main():
                                                  body=desired)["Id"]
         if desired is not None:
             api.request("POST", f"/containers/{result['container_id']}/start", expect=(204, 304))
-            state = watch_start(api, result["container_id"], {int(port.rsplit(":", 1)[1]) for port in p["ports"]})
+            state = watch_start(api, result["container_id"], desired["ExposedPorts"])
             if not state["Running"]:
                 module.fail_json(msg=f"Container {name} on {host} stopped right after it started (exit code "
                                      f"{state.get('ExitCode')}). Its last output:\n{api.logs(result['container_id'])}",

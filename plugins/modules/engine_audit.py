@@ -66,7 +66,7 @@ import stat
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     DockerError,
 )
-from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing
+from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import esp_missing, listening_sockets
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 PASS = "PASS"
@@ -319,20 +319,8 @@ def container_rows(containers, settings):
 
 
 def listening(port):
-    """Local addresses listening on a TCP port, from /proc/net/tcp and tcp6."""
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table, encoding="ascii") as handle:
-                lines = handle.readlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            local, state = line.split()[1], line.split()[3]
-            address, _sep, hex_port = local.rpartition(":")
-            if state == "0A" and int(hex_port, 16) == port:
-                found.append("*" if set(address) == {"0"} else address)
-    return found
+    """Local addresses listening on a TCP port."""
+    return ["*" if set(address) == {"0"} else address for address, bound in listening_sockets() if bound == port]
 
 
 def swarm_rows(info, swarm_expected, swarm, nodes, overlays, esp_reason):

@@ -84,7 +84,6 @@ ca_path:
 
 import json
 import os
-import re
 import stat
 import urllib.error
 
@@ -96,6 +95,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
 from ansible_collections.dockyard.fleet.plugins.module_utils._files import write_atomically
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
+    challenge,
     config_path,
     credentials,
     encode_auth,
@@ -112,12 +112,12 @@ def read_text(path):
 
 
 def answer(url, ca_path):
-    """The HTTP status and WWW-Authenticate header ``url`` answers with (an error status is an answer too)."""
+    """The HTTP status and WWW-Authenticate challenge ``url`` answers with (an error status is an answer too)."""
     try:
-        response = open_url(url, timeout=5, ca_path=ca_path, use_proxy=False)
-        return response.status, response.headers.get("WWW-Authenticate", "")
+        with open_url(url, timeout=5, ca_path=ca_path, use_proxy=False, use_netrc=False) as response:
+            return response.status, challenge(response.headers.get("WWW-Authenticate"))
     except urllib.error.HTTPError as exc:
-        return exc.code, exc.headers.get("WWW-Authenticate", "")
+        return exc.code, challenge(exc.headers.get("WWW-Authenticate"))
 
 
 def wait_until_answering(module, registry, ca_path, timeout):
@@ -126,13 +126,12 @@ def wait_until_answering(module, registry, ca_path, timeout):
 
     def pending():
         try:
-            status, challenge = answer(urls[-1], ca_path)
+            status, (_scheme, params) = answer(urls[-1], ca_path)
         except OSError as exc:  # URLError is one: refused, reset, timed out, TLS
             errors[urls[-1]] = exc
             return urls[-1]
-        realm = re.search(r'realm="([^"]+)"', challenge)
-        if len(urls) == 1 and status == 401 and realm:
-            urls.append(realm.group(1))
+        if len(urls) == 1 and status == 401 and params.get("realm"):
+            urls.append(params["realm"])
             return pending()
         return None
 

@@ -4,7 +4,8 @@ import os
 import socket
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import SPEC_HASH
-from ansible_collections.dockyard.fleet.plugins.modules.container import container_config, listening_ports
+from ansible_collections.dockyard.fleet.plugins.module_utils._kernel import listening_sockets
+from ansible_collections.dockyard.fleet.plugins.modules.container import container_config
 from ansible_collections.dockyard.fleet.plugins.modules.docker_volumes import OWNER, differences, volume_spec
 from ansible_collections.dockyard.fleet.plugins.modules.swarm_member import plan
 
@@ -38,17 +39,18 @@ def test_container_config_binds_ports_and_hashes_everything_that_makes_the_conta
 
 
 def test_a_started_container_counts_as_up_once_its_process_listens_on_its_ports():
-    """listening_ports reads the sockets of a process's network namespace: this test process's own, here."""
+    """listening_sockets reads the sockets of a process's network namespace: this test process's own, here."""
     with socket.socket() as server, socket.socket(socket.AF_INET6) as server6, socket.socket() as idle:
         server.bind(("127.0.0.1", 0))
         server6.bind(("::1", 0))
         idle.bind(("127.0.0.1", 0))  # bound, not listening
         server.listen()
         server6.listen()
-        ports = listening_ports(os.getpid())
+        ports = {port for _address, port in listening_sockets(os.getpid())}
         assert {server.getsockname()[1], server6.getsockname()[1]} <= ports
         assert idle.getsockname()[1] not in ports
-    assert listening_ports(2 ** 22 + 1) == set()  # no such process: nothing listens
+        assert ("0100007F", server.getsockname()[1]) in listening_sockets()  # this process's own, by default
+    assert listening_sockets(2 ** 22 + 1) == []  # no such process: nothing listens
 
 
 def test_a_host_inits_joins_leaves_or_does_nothing_from_its_own_swarm_state():
