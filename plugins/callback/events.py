@@ -63,6 +63,7 @@ class CallbackModule(CallbackBase):
         fd = os.environ.get("DOCKYARD_EVENTS_FD")
         self._out = os.fdopen(int(fd), "w", buffering=1, encoding="utf-8") if fd else None
         self._task_started = {}
+        self._last_task = None
 
     def _emit(self, event, **data):
         if self._out is None:
@@ -113,6 +114,10 @@ class CallbackModule(CallbackBase):
         self._emit("play_start", play=play.get_name(), hosts=[host.get_name() for host in hosts])
 
     def v2_playbook_on_task_start(self, task, is_conditional):
+        # A meta task (end_role, end_host) starts once per host: it is one task.
+        if self._last_task == task._uuid:
+            return
+        self._last_task = task._uuid
         self._task_started[task._uuid] = time.time()
         self._emit("task_start", cpu=_controller_cpu(), **_task_fields(task))
 
