@@ -66,8 +66,8 @@ def test_second_run_changes_nothing_in_one_call_per_host(declared, lab, tmp_path
     for task in tasks:
         per_host.setdefault(task["host"], []).append(task["task"])
     assert per_host == {
-        "node1": ["Reconcile the host's named volumes", "Reconcile the host's own networks",
-                  "Reconcile the swarm's overlay networks on the first manager"],
+        "node1": ["Reconcile the host's named volumes", "Reconcile the swarm's overlay networks on the first manager",
+                  "Reconcile the host's own networks"],
         "node2": ["Reconcile the host's named volumes", "Reconcile the host's own networks"],
         "node3": ["Reconcile the host's named volumes", "Reconcile the host's own networks"],
     }
