@@ -1,6 +1,8 @@
 """`dockyard lab`: real systemd + sshd hosts on this machine."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ import pytest
 from conftest import CONTAINERS, LAB, dockyard, labelled, on_host
 
 from dockyard import lab as labmod
+from dockyard.collection import ansible_env
 from dockyard.errors import EnvironmentProblem
 from dockyard.lab import image
 
@@ -30,6 +33,25 @@ def test_hosts_boot_systemd_and_answer_ansible_ping_over_ssh(lab):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for host in ("node1", "node2", "node3"):
         assert f"{host} | SUCCESS" in proc.stdout
+
+
+def test_host_facts_reads_on_each_host_what_the_setup_module_gathers(lab):
+    """site.yml reads its facts with dockyard.fleet.host_facts (one shell command) instead of the setup module."""
+    def adhoc(module, *args):
+        proc = subprocess.run([sys.executable, "-m", "ansible", "adhoc", "-i", str(lab / "hosts.yml"), "docker_hosts",
+                               "-m", module, *args], capture_output=True, text=True, check=True,
+                              env={**ansible_env(), "ANSIBLE_CALLBACK_RESULT_FORMAT": "json"})
+        return {line.split(" | ")[0]: json.loads(line.split(" => ", 1)[1])["ansible_facts"]
+                for line in re.split(r"\n(?=node\d)", proc.stdout.strip())}
+    ours, gathered = adhoc("dockyard.fleet.host_facts"), adhoc("ansible.builtin.setup", "-a", "gather_subset=min")
+    names = ["os_family", "distribution", "distribution_version", "distribution_major_version",
+             "distribution_release", "architecture", "service_mgr", "user_id", "python_version"]
+    assert sorted(ours) == ["node1", "node2", "node3"]
+    for host, facts in ours.items():
+        assert {n: facts[n] for n in names} == {n: gathered[host][f"ansible_{n}"] for n in names}, host
+        assert facts["service_mgr"] == "systemd" and facts["distribution"] == "Debian"
+        version = gathered[host]["ansible_python"]["version"]
+        assert facts["python"]["version"] == {k: version[k] for k in ("major", "minor", "micro")}
 
 
 def test_lab_up_twice_keeps_the_same_hosts_and_gives_them_this_labs_key(lab):
