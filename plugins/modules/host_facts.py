@@ -26,6 +26,7 @@ extends_documentation_fragment:
 attributes:
   action:
     support: full
+    details: All of it runs on the control machine, which sends one shell command; no module runs on the host.
   check_mode:
     support: full
     details: It only reads, in check mode too.
