@@ -169,18 +169,18 @@ def main():
     login_changes = differences.add(registry, stored and stored[0] + (
         "" if stored[1] == p["password"] else " (another password)"), username)
     result = {"config_path": path}
+    ca_path = os.path.join(p["certs_dir"], registry, "ca.crt")
     if p["ca_cert"] is not None:
         ca_text = p["ca_cert"].strip() + "\n"
-        result["ca_path"] = os.path.join(p["certs_dir"], registry, "ca.crt")
-        installed = read_text(result["ca_path"])
+        result["ca_path"] = ca_path
+        installed = read_text(ca_path)
         # CIS 3.8: registry certificates are 0444; an older run's 0644 copy is rewritten too.
         wanted = "the registry's CA, mode 0444"
         now = ("missing" if installed is None else "another CA" if installed != ca_text
-               else wanted if stat.S_IMODE(os.stat(result["ca_path"]).st_mode) == 0o444 else "the CA, mode 0644")
-        if differences.add(result["ca_path"], now, wanted) and not module.check_mode:
-            write_atomically(result["ca_path"], ca_text, 0o444)
+               else wanted if stat.S_IMODE(os.stat(ca_path).st_mode) == 0o444 else "the CA, mode 0644")
+        if differences.add(ca_path, now, wanted) and not module.check_mode:
+            write_atomically(ca_path, ca_text, 0o444)
     if p["wait_timeout"] > 0 and not module.check_mode:
-        ca_path = os.path.join(p["certs_dir"], registry, "ca.crt")
         wait_until_answering(module, registry, ca_path if os.path.exists(ca_path) else None, p["wait_timeout"])
     result = differences.report(module, result)
     if module.check_mode or not login_changes:
