@@ -6,6 +6,7 @@ import shlex
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.dockyard.fleet.plugins.plugin_utils import _remote
 
 # Each value on a line of its own after its marker; /etc/os-release's lines come first as they are.
 SCRIPT = r"""cat /etc/os-release 2>/dev/null || cat /usr/lib/os-release 2>/dev/null
@@ -65,9 +66,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         if self._task.args:
             raise AnsibleActionFail(f"host_facts takes no options (got {', '.join(sorted(self._task.args))})")
-        # The interpreter the inventory names, else the python3 on the PATH (what discovery finds on Debian).
-        interpreter = str(self._templar.template((task_vars or {}).get("ansible_python_interpreter") or "auto"))
-        interpreter = "python3" if interpreter.startswith("auto") else interpreter
+        interpreter = _remote.interpreter(self._templar, task_vars or {})
         read = self._low_level_execute_command(SCRIPT.strip().replace("{python}", shlex.quote(interpreter)),
                                                sudoable=False)
         if read["rc"] != 0:

@@ -1,7 +1,10 @@
 # Copyright (c) dockyard developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Registry credentials as the docker CLI keeps them (~/.docker/config.json), for the Engine API's
-X-Registry-Auth header: what `docker login` wrote is what pushes and swarm services use."""
+X-Registry-Auth header: what `docker login` wrote is what pushes and swarm services use.
+
+All but registry_request use the standard library alone: login_state runs on hosts without Ansible's module
+framework (plugin_utils._remote)."""
 
 from __future__ import annotations
 
@@ -9,12 +12,22 @@ import base64
 import json
 import os
 import re
+import stat
 import urllib.error
 import urllib.parse
 
-from ansible.module_utils.urls import open_url
-
 CONFIG_PATH = "~/.docker/config.json"
+
+# registry_login's options (its action plugin checks them before the read, the module before a change).
+LOGIN_ARGS = {
+    "registry": {"type": "str", "required": True},
+    "username": {"type": "str", "required": True},
+    "password": {"type": "str", "required": True, "no_log": True},
+    "config_path": {"type": "path", "default": CONFIG_PATH},
+    "ca_cert": {"type": "str"},
+    "certs_dir": {"type": "path", "default": "/etc/docker/certs.d"},
+    "wait_timeout": {"type": "int", "default": 0},
+}
 
 
 def config_path(path=CONFIG_PATH):
@@ -75,6 +88,8 @@ def registry_request(url, login, ca_path, method="GET", headers=None, timeout=30
     first, then - on a 401 - with a token from the registry's token server (Bearer) or with the login itself
     (Basic). The server's certificate is checked against ca_path (None: the system's CAs). HTTP errors are
     raised as urllib's HTTPError."""
+    from ansible.module_utils.urls import open_url  # here: the rest of this file runs without Ansible on hosts
+
     def get(address, request_method, request_headers):
         return open_url(address, method=request_method, headers=request_headers, timeout=timeout, ca_path=ca_path,
                         use_netrc=False)
@@ -97,3 +112,36 @@ def registry_request(url, login, ca_path, method="GET", headers=None, timeout=30
     with get(f"{params['realm']}?{query}", "GET", {"Authorization": basic}) as answer:
         token = json.load(answer)
     return ask("Bearer " + (token.get("token") or token["access_token"]))
+
+
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def login_state(registry, username, password, config_path=CONFIG_PATH, ca_cert=None,
+                certs_dir="/etc/docker/certs.d"):
+    """What registry_login finds on the host, as its diff: the login stored for ``registry`` (the user, never a
+    password: a different one is only said to differ) and, with ``ca_cert``, the CA in certs.d. Or ``{"failed":
+    True, "msg": ...}``."""
+    path = os.path.expanduser(config_path)
+    try:
+        stored = credentials(read_config(path), registry)
+    except ValueError as exc:
+        return {"failed": True, "msg": f"{path} on {os.uname().nodename} is not valid JSON ({exc}); fix or remove "
+                                       "it, then run again."}
+    state = {"config_path": path,
+             "before": {registry: stored and stored[0] + ("" if stored[1] == password else " (another password)")},
+             "after": {registry: username}}
+    if ca_cert is not None:
+        ca_path = state["ca_path"] = os.path.join(certs_dir, registry, "ca.crt")
+        installed = read_text(ca_path)
+        # CIS 3.8: registry certificates are 0444; an older run's 0644 copy is rewritten too.
+        wanted = state["after"][ca_path] = "the registry's CA, mode 0444"
+        state["before"][ca_path] = (
+            "missing" if installed is None else "another CA" if installed != ca_cert.strip() + "\n"
+            else wanted if stat.S_IMODE(os.stat(ca_path).st_mode) == 0o444 else "the CA, mode 0644")
+    return state

@@ -1,0 +1,33 @@
+# Copyright (c) dockyard developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""registry_login: the stored login and the CA are read on the host's Python alone (plugin_utils._remote); the module
+is sent only to change them or to wait for the registry."""
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import COMMON_ARGS
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import LOGIN_ARGS
+from ansible_collections.dockyard.fleet.plugins.plugin_utils import _remote
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        _validation, args = self.validate_argument_spec(dict(COMMON_ARGS, **LOGIN_ARGS))
+        state = _remote.run(self, task_vars or {}, ["_registry_auth"], "login_state",
+                            f"Reading the login for registry {args['registry']} and its CA",
+                            **{key: args[key] for key in LOGIN_ARGS if key != "wait_timeout"})
+        if state.get("failed"):
+            raise AnsibleActionFail(state["msg"])
+        changed = state["before"] != state["after"]
+        if not self._task.check_mode and (changed or args["wait_timeout"] > 0):
+            result.update(self._execute_module(module_name="dockyard.fleet.registry_login",
+                                               module_args=self._task.args, task_vars=task_vars))
+            return result
+        result.update({key: state[key] for key in ("config_path", "ca_path") if key in state}, changed=changed)
+        if self._task.diff:
+            result["diff"] = {"before": state["before"], "after": state["after"]}
+        return result

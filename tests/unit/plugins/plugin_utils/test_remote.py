@@ -1,0 +1,113 @@
+"""The reads sent to a host's Python alone (plugin_utils._remote) run in an interpreter that cannot import Ansible,
+and answer what the modules they stand in for answer: engine_info's read against an Engine API on a unix socket,
+registry_login's against the files a module run compares."""
+
+import http.server
+import json
+import os
+import socketserver
+import subprocess
+import sys
+import threading
+import typing
+
+import pytest
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import encode_auth
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._remote import script
+
+PASSWORD = "planted-password-77c1"
+REGISTRY = "registry.lab:5000"
+
+
+def on_host(files, function, **kwargs):
+    """What the read prints, run as the host runs it: the program on python3's standard input, with no site-packages
+    and no PYTHONPATH (so nothing but the standard library and the files sent can be imported)."""
+    done = subprocess.run([sys.executable, "-I", "-"], input=script(files, function, kwargs), capture_output=True,
+                          text=True, check=True, env={"PATH": os.environ["PATH"]})
+    return json.loads(done.stdout), done.stdout
+
+
+class Engine(http.server.BaseHTTPRequestHandler):
+    """An Engine 26 answering /version and /info, a swarm manager of a swarm with autolock."""
+
+    ANSWERS: typing.ClassVar[dict] = {
+        "/version": {"Version": "26.1.5", "ApiVersion": "1.45", "MinAPIVersion": "1.24"},
+        "/v1.45/version": {"Version": "26.1.5", "ApiVersion": "1.45"},
+        "/v1.45/info": {"OperatingSystem": "Debian GNU/Linux 12 (bookworm)", "Driver": "overlay2", "Swarm": {
+            "LocalNodeState": "active", "NodeID": "n1", "ControlAvailable": True,
+            "RemoteManagers": [{"Addr": "10.0.0.12:2377"}, {"Addr": "10.0.0.11:2377"}],
+            "Cluster": {"ID": "c1", "Spec": {"EncryptionConfig": {"AutoLockManagers": True}}}}},
+        "/v1.45/nodes": [{"ID": "n1", "Spec": {"Role": "manager"}, "Description": {"Hostname": "node1", "Engine": {}}}],
+    }
+
+    def do_GET(self):
+        body = json.dumps(self.ANSWERS[self.path]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class UnixEngine(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+
+    def get_request(self):
+        request, _address = super().get_request()
+        return request, ("local", 0)  # BaseHTTPRequestHandler logs and formats a (host, port) client address
+
+
+@pytest.fixture(name="engine_socket")
+def engine_socket_fixture(tmp_path):
+    path = str(tmp_path / "docker.sock")
+    server = UnixEngine(path, Engine)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield path
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_engine_read_reports_version_swarm_and_nodes_without_ansible(engine_socket, tmp_path):
+    answer, _ = on_host(["_docker_api", "_engine_state"], "read", docker_host=f"unix://{engine_socket}",
+                        api_timeout=5, nodes=True)
+    engine = answer["engine"]
+    assert engine["server_version"] == "26.1.5" and engine["api_version"] == "1.45"
+    assert engine["swarm"] == {"state": "active", "node_id": "n1", "is_manager": True, "cluster_id": "c1",
+                               "autolock": True, "epoch": "", "error": "",
+                               "managers": ["10.0.0.11:2377", "10.0.0.12:2377"],
+                               "nodes": [{"ID": "n1", "Spec": {"Role": "manager"},
+                                          "Description": {"Hostname": "node1"}}]}
+
+    missing = str(tmp_path / "none.sock")
+    answer, _ = on_host(["_docker_api", "_engine_state"], "read", docker_host=missing, api_timeout=5)
+    assert answer["failed"]
+    assert f"on {os.uname().nodename}: Docker Engine is not answering on {missing}" in answer["msg"]
+    answer, _ = on_host(["_docker_api", "_engine_state"], "read", docker_host=missing, api_timeout=5, missing_ok=True)
+    assert answer == {"engine": {"running": False, "swarm": {
+        "state": "inactive", "node_id": None, "is_manager": False, "cluster_id": "", "autolock": False, "epoch": "",
+        "error": "", "managers": []}}}
+
+
+@pytest.mark.parametrize("stored", [None, "old-password-1", PASSWORD])
+def test_the_login_read_predicts_what_the_module_reports_and_never_prints_the_password(tmp_path, stored, run_module):
+    config = tmp_path / "config.json"
+    if stored:
+        config.write_text(json.dumps({"auths": {REGISTRY: {"auth": encode_auth("builder", stored)}}}))
+    args = {"registry": REGISTRY, "username": "builder", "password": PASSWORD, "config_path": str(config),
+            "ca_cert": "-----CA-----", "certs_dir": str(tmp_path / "certs.d")}
+    state, output = on_host(["_registry_auth"], "login_state", **args)
+    module, _ = run_module("registry_login", args, check=True)
+    assert PASSWORD not in output and "old-password-1" not in output
+    assert (state["before"], state["after"]) == (module["diff"]["before"], module["diff"]["after"])
+    assert state["before"][REGISTRY] == {None: None, "old-password-1": "builder (another password)",
+                                         PASSWORD: "builder"}[stored]
+    assert state["ca_path"] == module["ca_path"] and state["config_path"] == module["config_path"]
+
+    config.write_text("{not json")
+    state, _ = on_host(["_registry_auth"], "login_state", **args)
+    assert state == {"failed": True, "msg": f"{config} on {os.uname().nodename} is not valid JSON (Expecting "
+                                            "property name enclosed in double quotes: line 1 column 2 (char 1)); "
+                                            "fix or remove it, then run again."}
