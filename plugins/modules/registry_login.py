@@ -171,7 +171,8 @@ def main():
                 "outside builders log in as registry_pull_username with registry_pull_password)"
                 if refused else
                 f"is the registry running and does this host trust its CA (/etc/docker/certs.d/{registry}/ca.crt)?")
-        module.fail_json(msg=f"Logging in to registry {registry} as {username} on {host} failed: {exc}. "
+        module.fail_json(msg=f"Logging in to registry {registry} as {username} on {host} failed: "
+                             f"{str(exc).rstrip('.')}. "
                              f"Hint: {hint}.")
     config = read_config(state["config_path"])
     config.setdefault("auths", {})[registry] = {"auth": encode_auth(username, p["password"])}

@@ -1,6 +1,7 @@
 """The reads sent to a host's Python alone (plugin_utils._remote) run in an interpreter that cannot import Ansible,
 and answer what the modules they stand in for answer: engine_info's read against an Engine API on a unix socket,
-registry_login's against the files a module run compares."""
+registry_login's against the files a module run compares; and through Ansible, with pipelining and without, the
+module is sent only where something changes."""
 
 import http.server
 import json
@@ -10,10 +11,13 @@ import subprocess
 import sys
 import threading
 import typing
+from pathlib import Path
 
 import pytest
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import encode_auth
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._remote import script
+
+from dockyard.collection import ansible_env
 
 PASSWORD = "planted-password-77c1"
 REGISTRY = "registry.lab:5000"
@@ -111,3 +115,41 @@ def test_the_login_read_predicts_what_the_module_reports_and_never_prints_the_pa
     assert state == {"failed": True, "msg": f"{config} on {os.uname().nodename} is not valid JSON (Expecting "
                                             "property name enclosed in double quotes: line 1 column 2 (char 1)); "
                                             "fix or remove it, then run again."}
+
+
+@pytest.mark.parametrize("pipelining", ["True", "False"])
+def test_the_action_reads_with_and_without_pipelining_and_sends_the_module_only_to_change(tmp_path, pipelining):
+    """Through Ansible (a local connection to this machine): the program goes on python3's standard input with
+    pipelining, as a file in Ansible's temporary directory without; either way the answer is the module's, and
+    neither the command lines nor the verbose output show the password."""
+    ca = "-----CA-----"
+    args = {"registry": REGISTRY, "username": "builder", "password": PASSWORD, "config_path": str(tmp_path / "c.json"),
+            "ca_cert": ca, "certs_dir": str(tmp_path / "certs.d")}
+
+    def action(*options):
+        adhoc = [str(Path(sys.executable).with_name("ansible")), "localhost", "-i", "localhost,", "-c", "local", "-e",
+                 f"ansible_python_interpreter={sys.executable}", "-m", "dockyard.fleet.registry_login", "-a",
+                 json.dumps(args), "-vvv", *options]
+        done = subprocess.run(adhoc, capture_output=True, text=True, check=False, cwd=tmp_path,
+                              env={**ansible_env(), "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+                                   "ANSIBLE_PIPELINING": pipelining})
+        return json.loads(done.stdout.rsplit(" => ", 1)[1]), done.stdout  # the result comes last
+
+    predicted, output = action("--check", "--diff")
+    assert predicted["changed"] and predicted["diff"]["after"] == {REGISTRY: "builder",
+                                                                   predicted["ca_path"]: "the registry's CA, mode 0444"}
+    assert PASSWORD not in output and ("read.py" in output) == (pipelining == "False")
+    assert "Using module file" not in output  # check mode predicts from the read: no module was sent
+    (tmp_path / "c.json").write_text(json.dumps({"auths": {REGISTRY: {"auth": encode_auth("builder", PASSWORD)}}}))
+    Path(predicted["ca_path"]).parent.mkdir(parents=True)
+    Path(predicted["ca_path"]).write_text(ca + "\n")
+    os.chmod(predicted["ca_path"], 0o444)
+    converged, output = action("--diff")
+    assert not converged["changed"] and converged["diff"]["before"] == converged["diff"]["after"]
+    assert "Using module file" not in output and PASSWORD not in output  # nothing to change: no module was sent
+
+    (tmp_path / "c.json").write_text("{}")
+    args["docker_host"] = str(tmp_path / "no-engine.sock")
+    failed, output = action()  # a login to make: the module is sent, and says why it cannot log in
+    assert "localhost | FAILED!" in output and "Using module file" in output and PASSWORD not in output
+    assert f"Logging in to registry {REGISTRY} as builder on {os.uname().nodename} failed" in failed["msg"]
