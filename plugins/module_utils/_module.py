@@ -49,8 +49,12 @@ class Differences:
         return any(self.before[item] != self.after[item] for item in self.before)
 
     def report(self, module, result):
-        """``result`` with ``changed`` (also when it says so already) and, in diff mode, the diff."""
+        """``result`` with ``changed`` (also when it says so already) and, in the module's diff mode, the diff."""
+        return self.summary(result, module._diff)
+
+    def summary(self, result, diff):
+        """``result`` with ``changed`` (also when it says so already) and, with ``diff``, the diff."""
         result["changed"] = bool(result.get("changed")) or self.changed
-        if module._diff:
+        if diff:
             result["diff"] = {"before": dict(self.before), "after": dict(self.after)}
         return result

@@ -22,8 +22,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth impo
     registry_of,
     registry_request,
 )
-from ansible_collections.dockyard.fleet.plugins.modules import tls_certificate as tls
 from ansible_collections.dockyard.fleet.plugins.modules.image_build import failed_step
+from ansible_collections.dockyard.fleet.plugins.plugin_utils import _pki as tls
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 

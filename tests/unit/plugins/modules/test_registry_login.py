@@ -8,6 +8,7 @@ import threading
 import typing
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import encode_auth
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._pki import issue
 
 PASSWORD = "planted-password-5e2a"
 REGISTRY = "registry.lab:5000"
@@ -56,8 +57,9 @@ class StartingRegistry(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_starting_registry_and_its_token_service_are_waited_for_over_tls(tmp_path, run_module):
-    issued, _ = run_module("tls_certificate", {"ca_dir": str(tmp_path / "pki"), "name": "registry",
-                                               "common_name": "127.0.0.1", "subject_alt_names": ["IP:127.0.0.1"]})
+    issued = issue({"ca_dir": str(tmp_path / "pki"), "name": "registry", "common_name": "127.0.0.1",
+                    "subject_alt_names": ["IP:127.0.0.1"], "ca_common_name": "test CA", "certificates": None,
+                    "usage": "server", "days": 30, "renew_before_days": 1}, check_mode=False, diff=False)
     assert issued["changed"]
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), StartingRegistry)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
