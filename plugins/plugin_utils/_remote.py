@@ -76,6 +76,7 @@ def run(action, task_vars, files, function, what, **kwargs):
         return json.loads(done["stdout"].strip().splitlines()[-1])
     except (IndexError, ValueError):
         raise AnsibleActionFail(
-            f"{what} with {python} on the host failed (rc {done['rc']}): "
+            f"{what} with {python} on {action._task.delegate_to or task_vars.get('inventory_hostname')} failed "
+            f"(rc {done['rc']}): "
             f"{(done.get('stderr') or done.get('stdout') or '').strip()[-2000:]}. The host needs python3 (3.9 or "
             "later) for the connection user.") from None

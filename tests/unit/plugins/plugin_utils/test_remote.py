@@ -153,3 +153,12 @@ def test_the_action_reads_with_and_without_pipelining_and_sends_the_module_only_
     failed, output = action()  # a login to make: the module is sent, and says why it cannot log in
     assert "localhost | FAILED!" in output and "Using module file" in output and PASSWORD not in output
     assert f"Logging in to registry {REGISTRY} as builder on {os.uname().nodename} failed" in failed["msg"]
+
+
+def test_a_host_without_the_python_it_is_said_to_have_gets_a_message_naming_it(tmp_path):
+    adhoc = [str(Path(sys.executable).with_name("ansible")), "localhost", "-i", "localhost,", "-c", "local", "-e",
+             "ansible_python_interpreter=/nonexistent/python3", "-m", "dockyard.fleet.engine_info"]
+    done = subprocess.run(adhoc, capture_output=True, text=True, check=False, cwd=tmp_path, env=ansible_env())
+    assert done.returncode == 2
+    assert ("Reading Docker Engine's state with /nonexistent/python3 on localhost failed (rc 127)" in done.stdout
+            + done.stderr)
