@@ -9,6 +9,10 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import 
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import LOGIN_ARGS
 from ansible_collections.dockyard.fleet.plugins.plugin_utils import _remote
 
+# The paths are the host's: checked here as text, expanded (~) on the host, not on the control machine.
+HOST_PATHS_AS_GIVEN = {option: dict(spec, type="str") if spec["type"] == "path" else spec
+                       for option, spec in LOGIN_ARGS.items()}
+
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
@@ -16,7 +20,7 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(dict(COMMON_ARGS, **LOGIN_ARGS))
+        _validation, args = self.validate_argument_spec(dict(COMMON_ARGS, **HOST_PATHS_AS_GIVEN))
         state = _remote.run(self, task_vars or {}, ["_registry_auth"], "login_state",
                             f"Reading the login for registry {args['registry']} and its CA",
                             **{key: args[key] for key in LOGIN_ARGS if key != "wait_timeout"})

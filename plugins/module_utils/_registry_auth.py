@@ -137,7 +137,7 @@ def login_state(registry, username, password, config_path=CONFIG_PATH, ca_cert=N
              "before": {registry: stored and stored[0] + ("" if stored[1] == password else " (another password)")},
              "after": {registry: username}}
     if ca_cert is not None:
-        ca_path = state["ca_path"] = os.path.join(certs_dir, registry, "ca.crt")
+        ca_path = state["ca_path"] = os.path.join(os.path.expanduser(certs_dir), registry, "ca.crt")
         installed = read_text(ca_path)
         # CIS 3.8: registry certificates are 0444; an older run's 0644 copy is rewritten too.
         wanted = state["after"][ca_path] = "the registry's CA, mode 0444"
