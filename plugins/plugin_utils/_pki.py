@@ -130,24 +130,26 @@ def issue(p, check_mode, diff):
     if x509 is None:
         raise AnsibleActionFail("tls_certificate needs the Python 'cryptography' package on the control machine; "
                                 "install the dockyard runner (it depends on it) or `pip install cryptography`.")
+    wanted = p["certificates"] or [{option: p[option] for option in CERTIFICATE}]
+    # Bad names fail before the lock, which makes the CA directory: bad input leaves nothing behind.
+    try:
+        alt_names = {w["name"]: parse_sans(w["subject_alt_names"]) for w in wanted}
+    except ValueError as exc:
+        raise AnsibleActionFail(f"Cannot issue the certificates {', '.join(w['name'] for w in wanted)}: "
+                                f"{exc}.") from None
     lock = hold_ca_lock(p["ca_dir"], create=not check_mode)
     try:
-        return issue_locked(p, check_mode, diff)
+        return issue_locked(p, wanted, alt_names, check_mode, diff)
     finally:
         if lock is not None:
             os.close(lock)
 
 
-def issue_locked(p, check_mode, diff):
+def issue_locked(p, wanted, alt_names, check_mode, diff):
     ca_dir = p["ca_dir"]
-    wanted = p["certificates"] or [{option: p[option] for option in CERTIFICATE}]
     paths = {"ca_cert": os.path.join(ca_dir, "ca.crt"), "ca_key": os.path.join(ca_dir, "ca.key")}
     files = {w["name"]: {"cert": os.path.join(ca_dir, f"{w['name']}.crt"),
                          "key": os.path.join(ca_dir, f"{w['name']}.key")} for w in wanted}
-    try:
-        alt_names = {w["name"]: parse_sans(w["subject_alt_names"]) for w in wanted}
-    except ValueError as exc:
-        raise AnsibleActionFail(f"Cannot issue the certificates {', '.join(files)}: {exc}.") from None
     actions = []
     ca_cert = load(paths["ca_cert"], x509.load_pem_x509_certificate)
     ca_key = load(paths["ca_key"], lambda data: serialization.load_pem_private_key(data, None))

@@ -72,4 +72,6 @@ def test_through_ansible_the_action_checks_its_options_and_runs_no_module(tmp_pa
     refused = action(dict(one, subject_alt_names=["URI:x"]))
     assert refused["msg"] == ("Cannot issue the certificates engine-node1: subject alternative name 'URI:x' is "
                               "neither DNS:<name> nor IP:<address>.")
+    fresh = dict(one, ca_dir=str(tmp_path / "fresh"), subject_alt_names=["URI:x"])
+    assert action(fresh)["msg"] == refused["msg"] and not (tmp_path / "fresh").exists()  # bad input makes nothing
     assert "mutually exclusive: name|certificates" in action(dict(one, certificates=[]))["msg"]
