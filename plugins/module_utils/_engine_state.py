@@ -70,10 +70,8 @@ def read(docker_host, api_timeout, wait_timeout=0, missing_ok=False, nodes=False
             # A swarm without a leader (lost quorum) lists no nodes; its state above says so.
             with contextlib.suppress(DockerError):
                 facts["swarm"]["nodes"] = node_list(api)
-    except DockerUnreachable as exc:
-        if not missing_ok:
+    except DockerError as exc:  # DockerUnreachable too: nothing listens on the socket
+        if not (missing_ok and isinstance(exc, DockerUnreachable)):
             return {"failed": True, "msg": f"Failed to read Docker Engine state on {os.uname().nodename}: {exc}"}
         facts = NOT_RUNNING
-    except DockerError as exc:
-        return {"failed": True, "msg": f"Failed to read Docker Engine state on {os.uname().nodename}: {exc}"}
     return {"engine": facts}
