@@ -1,15 +1,20 @@
 # The README's two commands: `make demo` and `make test`. Both set themselves up.
-VENV    := .venv
+VENV    ?= .venv
 BIN     := $(VENV)/bin
 PYTHON  ?= python3
 HOSTS   ?= 3
+# Every install comes from a lock with hashes (requirements/README.md): what CI tested is what a fresh machine gets.
+LOCK    ?= requirements/lock.txt
 
-.PHONY: setup demo test lint unit sanity integration molecule bench lab-down clean ee
+.PHONY: setup demo test lint unit sanity integration molecule bench lab-down clean ee lock test-oldest test-latest
 
-$(BIN)/dockyard: pyproject.toml
+# The lock holds every package, setuptools (the build backend) among them, so the project itself installs with no
+# resolution and no download beyond the lock.
+$(BIN)/dockyard: pyproject.toml $(LOCK)
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 # The venv, and the link that makes this checkout the collection dockyard.fleet for Ansible, ansible-lint
@@ -19,16 +24,43 @@ setup: $(BIN)/dockyard
 
 # Docker Engine on this machine (installed by the collection's engine role), a lab of
 # $(HOSTS) hosts, the whole platform on them, the sample stack from images built and pushed to the
-# lab's registry, and the status of it all.
+# lab's registry, the status of it all, and the sample page as every lab host serves it (fails if one does not).
 demo: setup
 	$(BIN)/dockyard lab up --hosts $(HOSTS)
 	$(BIN)/dockyard up -i inventory/lab/hosts.yml
 	$(BIN)/dockyard deploy examples/stacks/web/compose.yml -n web -i inventory/lab/hosts.yml
 	$(BIN)/dockyard status -i inventory/lab/hosts.yml
+	$(BIN)/dockyard lab fetch --port 8080
 
 # The fast tiers first (make takes them in this order): a unit test that fails costs seconds, not the lab's
 # half hour.
-test: lint unit sanity integration
+test: lint unit sanity test-oldest integration
+
+# The oldest versions pyproject claims (requirements/oldest.txt: ansible-core's floor, the same as meta/runtime.yml's
+# requires_ansible, paramiko, Jinja2, ...) through the unit and sanity tiers, in a venv of their own.
+test-oldest:
+	$(MAKE) VENV=.venv-oldest LOCK=requirements/oldest.txt unit sanity
+
+# Tomorrow's breakage today: the newest release of every dependency, no lock, through lint, unit and sanity. Not
+# part of `make test` (a new release must not turn main red); when it fails, `make lock` waits for a fix or pins.
+test-latest:
+	rm -rf .venv-latest
+	$(PYTHON) -m venv .venv-latest
+	.venv-latest/bin/pip install --quiet --upgrade pip
+	.venv-latest/bin/pip install --quiet --upgrade -e '.[test]'
+	touch .venv-latest/bin/dockyard
+	$(MAKE) VENV=.venv-latest LOCK=pyproject.toml lint unit sanity
+
+# The locks again from pyproject's ranges, with uv (requirements/tools.txt pins it): the newest versions into
+# lock.txt, the oldest claimed ones (--resolution lowest-direct) into oldest.txt. Commit both after `make test`.
+UV_COMPILE = $(VENV)/.lock-tools/bin/uv pip compile pyproject.toml --extra test --generate-hashes --quiet \
+  --python-version 3.11 --python-platform x86_64-unknown-linux-gnu --custom-compile-command 'make lock'
+lock:
+	rm -rf $(VENV)/.lock-tools
+	$(PYTHON) -m venv $(VENV)/.lock-tools
+	$(VENV)/.lock-tools/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/tools.txt
+	$(UV_COMPILE) --upgrade -o requirements/lock.txt
+	$(UV_COMPILE) --upgrade --resolution lowest-direct -o requirements/oldest.txt
 
 # ansible-lint resolves dockyard.fleet.* through the same collection link the runner makes.
 lint: setup
@@ -76,4 +108,4 @@ lab-down: setup
 	$(BIN)/dockyard lab down
 
 clean: lab-down
-	rm -rf $(VENV) .dockyard build dist
+	rm -rf $(VENV) .venv-oldest .venv-latest .dockyard build dist

@@ -56,6 +56,13 @@ def size_bytes(value, where):
     return int(float(match.group(1)) * 1024 ** " kmgt".index(match.group(2).lower() or " "))
 
 
+def integer(value, where):
+    """A whole number the compose file gives as a number or its digits (YAML reads `replicas: "2"` as text)."""
+    if isinstance(value, bool) or not re.match(r"^\s*-?\d+\s*$", str(value)):
+        raise ComposeError(f"{where}: '{value}' is not a whole number")
+    return int(value)
+
+
 def key_value_list(value, where):
     """Compose's list-or-mapping (environment, labels) -> a dict of strings."""
     if value is None:
@@ -63,6 +70,8 @@ def key_value_list(value, where):
     if isinstance(value, dict):
         return {str(k): "" if v is None else _scalar(v) for k, v in value.items()}
     if isinstance(value, list):
+        if not all(isinstance(item, str) for item in value):
+            raise ComposeError(f"{where}: every item of the list must be a KEY=VALUE string")
         return dict(item.split("=", 1) if "=" in item else (item, "") for item in value)
     raise ComposeError(f"{where} must be a list of KEY=VALUE or a mapping")
 
@@ -86,8 +95,8 @@ def process_of(spec, where):
 
 def parse_port(port, where):
     if isinstance(port, dict):
-        return {"Protocol": port.get("protocol", "tcp"), "TargetPort": int(port["target"]),
-                "PublishedPort": int(port["published"]) if "published" in port else None,
+        return {"Protocol": port.get("protocol", "tcp"), "TargetPort": integer(port.get("target"), f"{where}.target"),
+                "PublishedPort": integer(port["published"], f"{where}.published") if "published" in port else None,
                 "PublishMode": port.get("mode", "ingress")}
     text, _sep, protocol = str(port).partition("/")
     parts = text.split(":")
@@ -122,7 +131,17 @@ class Stack:
         self.networks = self._networks()
         self.secrets = self._objects("secrets", secrets or {}, secret_key)
         self.configs = self._objects("configs", {})
-        self.services = {svc: self._service(svc, spec or {}) for svc, spec in services.items()}
+        self.services = {}
+        for svc, spec in services.items():
+            if not isinstance(spec or {}, dict):
+                raise ComposeError(f"services.{svc} must be a mapping of service keys")
+            try:
+                self.services[svc] = self._service(svc, spec or {})
+            except ComposeError:
+                raise
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a key of the wrong shape, deeper
+                raise ComposeError(f"services.{svc}: a value has the wrong shape ({type(exc).__name__}: {exc}); "
+                                   "see the compose specification for its keys") from exc
 
     @property
     def labels(self):
@@ -292,14 +311,16 @@ class Stack:
                 task["Placement"]["Preferences"] = [{"Spread": {"SpreadDescriptor": p["spread"]}}
                                                     for p in placement["preferences"]]
             if "max_replicas_per_node" in placement:
-                task["Placement"]["MaxReplicas"] = int(placement["max_replicas_per_node"])
+                task["Placement"]["MaxReplicas"] = integer(placement["max_replicas_per_node"],
+                                                           f"{where}.deploy.placement.max_replicas_per_node")
         restart = deploy.get("restart_policy") or {}
         if restart:
             task["RestartPolicy"] = {"Condition": restart.get("condition", "any").replace("_", "-")}
             if "delay" in restart:
                 task["RestartPolicy"]["Delay"] = duration_ns(restart["delay"], f"{where}.deploy.restart_policy.delay")
             if "max_attempts" in restart:
-                task["RestartPolicy"]["MaxAttempts"] = int(restart["max_attempts"])
+                task["RestartPolicy"]["MaxAttempts"] = integer(restart["max_attempts"],
+                                                                   f"{where}.deploy.restart_policy.max_attempts")
             if "window" in restart:
                 task["RestartPolicy"]["Window"] = duration_ns(restart["window"],
                                                               f"{where}.deploy.restart_policy.window")
@@ -322,8 +343,8 @@ class Stack:
             "Name": f"{self.name}_{svc}",
             "Labels": dict(key_value_list(deploy.get("labels"), f"{where}.deploy.labels"), **self.labels),
             "TaskTemplate": task,
-            "Mode": {"Replicated": {"Replicas": int(deploy.get("replicas", 1))}} if mode == "replicated"
-            else {"Global": {}},
+            "Mode": {"Replicated": {"Replicas": integer(deploy.get("replicas", 1), f"{where}.deploy.replicas")}}
+            if mode == "replicated" else {"Global": {}},
             "EndpointSpec": {"Mode": deploy.get("endpoint_mode", "vip"),
                              "Ports": [parse_port(p, f"{where}.ports") for p in spec.get("ports") or []]},
         }
@@ -366,7 +387,7 @@ class Stack:
             if key in spec:
                 health[api] = duration_ns(spec[key], f"{where}.healthcheck.{key}")
         if "retries" in spec:
-            health["Retries"] = int(spec["retries"])
+            health["Retries"] = integer(spec["retries"], f"{where}.healthcheck.retries")
         return health
 
     @staticmethod

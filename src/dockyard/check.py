@@ -27,8 +27,6 @@ import yaml
 from dockyard.collection import collection_module, collection_root
 from dockyard.errors import EnvironmentProblem, UsageError
 
-SSH_TIMEOUT = 8.0
-
 
 @dataclass(frozen=True)
 class Problem:
@@ -112,10 +110,45 @@ def check_groups(groups: dict[str, set]) -> list[Problem]:
     return [Problem(*problem) for problem in rules.group_problems(groups)]
 
 
-def check_variables(hosts: dict[str, dict], specs: dict[str, dict]) -> list[Problem]:
+def roles_of(host: str, groups: dict[str, set]) -> set[str]:
+    """The roles of site.yml whose required variables a host must have: the registry role runs on every Engine
+    host (each logs in) when the inventory has a registry."""
+    return {"registry"} if groups.get("registry") and host in groups.get("docker_hosts", ()) else set()
+
+
+def extra_var_names(items) -> set[str] | None:
+    """The variables ``-e`` values set (key=value, YAML/JSON, @file), or None when a file's cannot be told
+    (vault-encrypted, unreadable): then no required variable is reported missing."""
+    from ansible.parsing.splitter import parse_kv
+
+    names: set[str] = set()
+    for item in items:
+        try:
+            if item.startswith("@"):
+                data = yaml.safe_load(open(os.path.expanduser(item[1:]), encoding="utf-8"))  # noqa: SIM115
+            else:
+                data = yaml.safe_load(item) if item.lstrip().startswith(("{", "[")) or "\n" in item else parse_kv(item)
+        except (OSError, yaml.YAMLError):
+            return None
+        if not isinstance(data, dict):
+            return None
+        names |= set(data)
+    return names
+
+
+def check_variables(hosts: dict[str, dict], specs: dict[str, dict], groups: dict[str, set],
+                    given: set[str] | None = frozenset()) -> list[Problem]:
+    """Each role variable by name and value against its role's argument spec, and the required ones of the roles a
+    host runs (``given``: what -e sets for every host; None: unknown, so none is reported missing)."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
     problems = []
+    for host, host_vars in sorted(hosts.items()) if given is not None else ():
+        for role in sorted(roles_of(host, groups)):
+            for name in sorted(n for n, option in specs[role].items()
+                               if option.get("required") and n not in host_vars and n not in given):
+                problems.append(Problem(host, f"{name} is not set (the {role} role requires it)",
+                                        f"set {name} for the host or its group (see docs/roles/{role}.md)"))
     for role, options in specs.items():
         spec = {name: {k: v for k, v in option.items() if k not in ("description", "default", "required")}
                 for name, option in options.items()}
@@ -186,7 +219,31 @@ def host_key_settings(host_vars: dict, ssh_args: str):
     return files, strict in ("yes", "ask", "true")
 
 
-def probe(name: str, host_vars: dict) -> Problem | None:
+def connect_timeout(host_vars: dict) -> float:
+    """Seconds to wait for the SSH connection, as Ansible's ssh takes them (ansible_ssh_timeout, ansible_timeout,
+    then the configured timeout)."""
+    from ansible import constants as C
+
+    for name in ("ansible_ssh_timeout", "ansible_timeout"):
+        if str(host_vars.get(name, "")).strip().isdigit():
+            return float(host_vars[name])
+    return float(C.config.get_config_value("DEFAULT_TIMEOUT"))
+
+
+def connect_failure(exc: Exception) -> str:
+    """Why a connection failed, in words (paramiko's 'Unable to connect' carries the socket errors)."""
+    import paramiko
+
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        return "; ".join(sorted({os.strerror(e.errno) if e.errno else str(e) for e in exc.errors.values()}))
+    if isinstance(exc, TimeoutError) or "timed out" in str(exc):
+        return "no answer in time"
+    if "Error reading SSH protocol banner" in str(exc):
+        return "something answers there, but not an SSH server"
+    return str(exc) or type(exc).__name__
+
+
+def probe(name: str, host_vars: dict, connection: dict | None = None) -> Problem | None:
     """SSH in as Ansible would and ask for python3 >= 3.9. The host key is checked before anything is sent:
     a key that differs from the known one stops the probe (and the run) before authentication."""
     import paramiko
@@ -196,21 +253,25 @@ def probe(name: str, host_vars: dict) -> Problem | None:
     ssh_args = " ".join(str(host_vars.get(k, "")) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args"))
     if "ProxyJump" in ssh_args or "ProxyCommand" in ssh_args:
         return None  # reached through a jump host: Ansible's own first play checks it
-    key = host_vars.get("ansible_ssh_private_key_file") or host_vars.get("ansible_private_key_file")
+    connection = connection or {}
+    key = (host_vars.get("ansible_ssh_private_key_file") or host_vars.get("ansible_private_key_file")
+           or connection.get("private_key"))
+    user = host_vars.get("ansible_user") or connection.get("user") or getpass.getuser()
+    port = int(host_vars.get("ansible_port", 22))
+    timeout = connect_timeout(host_vars)
     client = paramiko.SSHClient()
     files, strict = host_key_settings(host_vars, ssh_args)
     for known in (f for f in files if os.path.isfile(f)):
         client.load_system_host_keys(known)  # read only: the probe writes no known_hosts
     client.set_missing_host_key_policy(paramiko.RejectPolicy() if strict else _Accept())
-    target = f"{host_vars.get('ansible_user', getpass.getuser())}@{address(name, host_vars)}"
+    target = f"{user}@{address(name, host_vars)}:{port}"
     try:
-        client.connect(address(name, host_vars), port=int(host_vars.get("ansible_port", 22)),
-                       username=host_vars.get("ansible_user", getpass.getuser()),
+        client.connect(address(name, host_vars), port=port, username=user,
                        password=host_vars.get("ansible_password") or host_vars.get("ansible_ssh_pass"),
-                       key_filename=os.path.expanduser(key) if key else None, timeout=SSH_TIMEOUT,
-                       banner_timeout=SSH_TIMEOUT, auth_timeout=SSH_TIMEOUT)
+                       key_filename=os.path.expanduser(key) if key else None, timeout=timeout,
+                       banner_timeout=timeout, auth_timeout=timeout)
         _, stdout, _ = client.exec_command("python3 -c 'import sys; print(sys.version_info[0], sys.version_info[1])'",
-                                           timeout=SSH_TIMEOUT)
+                                           timeout=timeout)
         version = stdout.read().decode().split()
     except paramiko.BadHostKeyException as exc:
         return Problem(name, f"the SSH host key of {address(name, host_vars)} is not the one in known_hosts "
@@ -223,8 +284,9 @@ def probe(name: str, host_vars: dict) -> Problem | None:
             return Problem(name, f"the SSH host key of {address(name, host_vars)} is not in known_hosts "
                                  f"({', '.join(files)}) and StrictHostKeyChecking refuses unknown hosts",
                            "check the host's key out of band and add it to known_hosts")
-        return Problem(name, f"SSH to {target} failed: {exc or type(exc).__name__}",
-                       "check the address, that sshd runs, ansible_user and the key", unreachable=True)
+        return Problem(name, f"SSH to {target} failed: {connect_failure(exc)}",
+                       "check the address and port, that sshd runs, ansible_user and the key (waited "
+                       f"{timeout:g} s: ansible_ssh_timeout)", unreachable=True)
     finally:
         client.close()
     if len(version) != 2 or (int(version[0]), int(version[1])) < (3, 9):
@@ -233,13 +295,18 @@ def probe(name: str, host_vars: dict) -> Problem | None:
     return None
 
 
-def check(inventory: str, limit: str | None = None, vault=None) -> tuple[list[Problem], int]:
-    """Every problem (SSH probes only for the hosts --limit selects), and how many hosts the run targets."""
+def check(inventory: str, limit: str | None = None, vault=None, connection: dict | None = None,
+          extra_vars=()) -> tuple[list[Problem], int]:
+    """Every problem (SSH probes only for the hosts --limit selects), and how many hosts the run targets.
+    ``connection``: the command line's user and private_key, for hosts whose inventory sets none; ``extra_vars``:
+    its -e values."""
     hosts, groups, targeted = load(inventory, limit, vault)
-    problems = check_groups(groups) + check_variables(hosts, role_specs()) + check_addresses(hosts)
+    problems = (check_groups(groups) + check_variables(hosts, role_specs(), groups, extra_var_names(extra_vars))
+                + check_addresses(hosts))
     if targeted:
         with ThreadPoolExecutor(max_workers=min(32, len(targeted))) as pool:
-            problems += [p for p in pool.map(lambda name: probe(name, hosts[name]), sorted(targeted)) if p]
+            problems += [p for p in pool.map(lambda name: probe(name, hosts[name], connection), sorted(targeted))
+                         if p]
     return merged(problems), len(targeted)
 
 

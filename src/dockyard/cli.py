@@ -12,7 +12,8 @@ from pathlib import Path
 
 from dockyard import __version__, check, lab, report, vault
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError, UsageError
-from dockyard.inventory import check_yaml_sources
+from dockyard.inventory import check_yaml_sources, load_yaml
+from dockyard.quiet import quiet_libraries
 from dockyard.render import DEFAULT_K8S_VERSION
 from dockyard.render import render as render_stack
 from dockyard.runner import run_playbook
@@ -25,24 +26,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dockyard {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    inventory = argparse.ArgumentParser(add_help=False)
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("-v", "--verbose", action="count", default=0,
+                         help="more of Ansible's output in the log (-vvv for connections), and libraries' own "
+                              "warnings on the console (repeatable, as ansible-playbook's)")
+    inventory = argparse.ArgumentParser(add_help=False, parents=[verbose])
     inventory.add_argument("-i", "--inventory", required=True, help="inventory file or directory")
     vault.add_options(inventory)
+    connection = argparse.ArgumentParser(add_help=False)  # as ansible-playbook's: the inventory's own vars win
+    connection.add_argument("-u", "--user", help="connect as this user where the inventory sets no ansible_user")
+    connection.add_argument("--private-key", metavar="FILE",
+                            help="SSH key where the inventory sets no ansible_ssh_private_key_file")
+    connection.add_argument("-f", "--forks", type=int, help="hosts at once (default: every host, up to 100)")
+    hosts = argparse.ArgumentParser(add_help=False, parents=[connection])  # commands that act on chosen hosts
+    hosts.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
     run_options = argparse.ArgumentParser(add_help=False)  # for commands that run a changing playbook
     run_options.add_argument("-C", "--check", action="store_true", help="predict changes, change nothing")
     run_options.add_argument("-D", "--diff", action="store_true", help="show what changes, with the change itself")
     run_options.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
                              help="set a variable (repeatable; @file works as in Ansible)")
 
-    up = commands.add_parser("up", parents=[inventory, run_options],
+    up = commands.add_parser("up", parents=[inventory, hosts, run_options],
                              help="build the whole platform from an inventory (playbooks/site.yml)",
                              description="Run playbooks/site.yml against an inventory, with live progress "
                                          "and a summary table. The exit code is 0 only when every host succeeded.")
-    up.add_argument("-l", "--limit", help="run on these hosts or groups only (Ansible pattern)")
     up.add_argument("-t", "--tags", help="run only tasks with these tags (comma-separated)")
+    up.add_argument("--skip-tags", help="run every task but those with these tags (comma-separated)")
     up.set_defaults(func=cmd_up)
 
-    deploy = commands.add_parser("deploy", parents=[inventory, run_options],
+    deploy = commands.add_parser("deploy", parents=[inventory, hosts, run_options],
                                  help="deploy a compose stack to the swarm (playbooks/deploy.yml)",
                                  description="Deploy a compose file as a stack from the first swarm manager: only "
                                              "changed services are updated, then dockyard waits until every replica "
@@ -54,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     deploy.add_argument("--absent", action="store_true", help="remove the stack instead")
     deploy.set_defaults(func=cmd_deploy)
     render = commands.add_parser(
-        "render", help="render a compose stack as Kubernetes manifests, validated",
+        "render", parents=[verbose], help="render a compose stack as Kubernetes manifests, validated",
         description="Turn the compose file `dockyard deploy` takes into Kubernetes manifests (Namespace, "
                     "NetworkPolicies, ConfigMaps, Secrets, PersistentVolumeClaims, Services, Deployments and "
                     "DaemonSets), validated against the Kubernetes API schemas. Every compose key is converted or "
@@ -80,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     vault.add_options(render)
     render.set_defaults(func=lambda args: render_stack(args))
 
-    check_cmd = commands.add_parser("check", parents=[inventory],
+    check_cmd = commands.add_parser("check", parents=[inventory, hosts],
                                     help="find every problem of an inventory before anything changes",
                                     description="Check the inventory's groups (docker_hosts, an odd number of "
                                                 "swarm_managers, ...), every role variable against its role's "
@@ -88,28 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "parallel and ask for python3. Reports every problem at once.")
     check_cmd.set_defaults(func=cmd_check)
 
-    status = commands.add_parser("status", parents=[inventory],
+    status = commands.add_parser("status", parents=[inventory, hosts],
                                  help="hosts, Engines, swarm roles and stack replicas, read from the hosts",
                                  description="Read every host's Engine (version, swarm state and role, running "
                                              "containers) and the swarm's services (replicas running/wanted) and "
                                              "print them as two tables. Exit 0 when every host answers with a "
                                              "running Engine and every service runs all its replicas.")
-    status.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
     status.set_defaults(func=cmd_status)
 
     audit = commands.add_parser(
-        "audit", parents=[inventory],
+        "audit", parents=[inventory, hosts],
         help="check every host against the CIS Docker Benchmark, reading only",
         description="Read every host's auditd watches, dockerd settings, Docker's files, running containers and "
                     "swarm (one module call per host) and print each CIS Docker Benchmark v1.6.0 check as PASS, "
                     "WARN or INFO with its reason. Exit 0 unless a host cannot be read (3) or, with --strict, "
                     "a check warns (1).")
-    audit.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
     audit.add_argument("--json", type=Path, metavar="FILE", help="also write the checks as JSON to FILE")
     audit.add_argument("--strict", action="store_true", help="exit 1 when any check warns")
     audit.set_defaults(func=cmd_audit)
 
-    gc = commands.add_parser("registry-gc", parents=[inventory],
+    gc = commands.add_parser("registry-gc", parents=[inventory, connection],
                              help="free the registry's unreferenced blobs (playbooks/registry_gc.yml)",
                              description="Stop the registry, run its garbage collection (blobs and untagged "
                                          "manifests no tag refers to) and start it again, whatever happens.")
@@ -118,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     swarm = commands.add_parser("swarm", help="swarm operations for a bad day")
     swarm_commands = swarm.add_subparsers(dest="swarm_command", required=True, metavar="ACTION")
     recover = swarm_commands.add_parser(
-        "recover", parents=[inventory, run_options],
+        "recover", parents=[inventory, connection, run_options],
         help="rebuild a swarm that lost its quorum, keeping its services (playbooks/recover.yml)",
         description="When a majority of the swarm's managers is lost, rebuild the swarm from the surviving manager "
                     "with the newest raft state (swarm init --force-new-cluster keeps every service, secret, config "
@@ -127,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "managers again. A swarm that has a leader is left as it is.")
     recover.set_defaults(func=cmd_swarm_recover)
     rotate = swarm_commands.add_parser(
-        "rotate", parents=[inventory],
+        "rotate", parents=[inventory, connection],
         help="rotate the swarm's join tokens, unlock key or root CA (playbooks/rotate.yml)",
         description="From the first manager that answers: --tokens makes new worker and manager join tokens (a "
                     "join with an old one is refused; joined nodes stay), --unlock-key a new autolock key (kept "
@@ -140,14 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.set_defaults(func=cmd_swarm_rotate)
 
     reset = commands.add_parser(
-        "reset", parents=[inventory],
+        "reset", parents=[inventory, hosts],
         help="take the hosts back to bare (playbooks/reset.yml)",
         description="Remove the stacks, the registry container, the networks and volumes dockyard made (volumes "
                     "holding data only with --purge-data) and take every node out of the swarm, workers first and "
                     "managers last. --engine also removes the Engine's packages (with --purge-data its data-root "
                     "too). --check lists what would be removed and changes nothing; otherwise dockyard asks first "
                     "unless --yes is given. `dockyard up` converges again from there.")
-    reset.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
     reset.add_argument("-C", "--check", action="store_true", help="list what would be removed, remove nothing")
     reset.add_argument("--engine", action="store_true", help="also remove Docker Engine's packages")
     reset.add_argument("--purge-data", action="store_true",
@@ -164,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Real servers on this machine for trying and testing dockyard: "
                                                  "containers running systemd and sshd on a private network.")
     lab_commands = lab_parser.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
-    lab_up = lab_commands.add_parser("up", help="create the lab (or converge it) and write its inventory")
+    lab_up = lab_commands.add_parser("up", parents=[verbose],
+                                     help="create the lab (or converge it) and write its inventory")
     lab_up.add_argument("--hosts", type=int, default=3, help="number of hosts (default 3)")
     lab_up.add_argument("--managers", type=int,
                         help="how many hosts are swarm managers (odd; default 1, or 3 from 5 hosts up)")
@@ -175,11 +185,20 @@ def build_parser() -> argparse.ArgumentParser:
     lab_up.add_argument("--fresh", action="store_true",
                         help="remove the lab's hosts first, so every host starts bare (default: keep them)")
     lab_up.set_defaults(func=cmd_lab_up)
-    lab_down = lab_commands.add_parser("down", help="remove every container, network, volume and key of the lab")
+    lab_down = lab_commands.add_parser("down", parents=[verbose],
+                                       help="remove every container, network, volume and key of the lab")
     lab_down.set_defaults(func=cmd_lab_down)
-    lab_status = lab_commands.add_parser("status", help="show the lab's hosts and missing kernel features")
+    lab_status = lab_commands.add_parser("status", parents=[verbose],
+                                         help="show the lab's hosts and missing kernel features")
     lab_status.set_defaults(func=cmd_lab_status)
-    for sub in (lab_up, lab_down, lab_status):
+    lab_fetch = lab_commands.add_parser("fetch", parents=[verbose],
+                                        help="fetch a page from every lab host (the sample stack's by default)",
+                                        description="HTTP GET http://HOST:PORT/PATH on every lab host and print "
+                                                    "each answer. Exit 0 when every host answers 200, else 1.")
+    lab_fetch.add_argument("--port", type=int, default=8080, help="port (default 8080, the sample stack's)")
+    lab_fetch.add_argument("--path", default="/", help="path (default /)")
+    lab_fetch.set_defaults(func=cmd_lab_fetch)
+    for sub in (lab_up, lab_down, lab_status, lab_fetch):
         sub.add_argument("--name", default="lab", help="lab name, to keep several labs apart (default: lab)")
     lab_up.add_argument("--inventory-dir", type=Path, default=Path("inventory/lab"),
                         help="where hosts.yml and the SSH key go (default: inventory/lab)")
@@ -190,7 +209,9 @@ def preflight(args, limit: str | None = None) -> tuple[int, int, int]:
     """Run `dockyard check`, print its problems; (exit code for them, or EXIT_OK, hosts targeted, of them
     unreachable)."""
     check_yaml_sources(args.inventory)
-    problems, targeted = check.check(args.inventory, limit, args.vault)
+    problems, targeted = check.check(args.inventory, limit, args.vault,
+                                     connection={"user": args.user, "private_key": args.private_key},
+                                     extra_vars=getattr(args, "extra_vars", ()))
     for problem in problems:
         print(f"dockyard: check: {problem}", file=sys.stderr)
     if not problems:
@@ -201,7 +222,7 @@ def preflight(args, limit: str | None = None) -> tuple[int, int, int]:
 
 
 def cmd_check(args) -> int:
-    code, _, _ = preflight(args)
+    code, _, _ = preflight(args, args.limit)
     if code == EXIT_OK:
         print(f"{args.inventory}: groups, variables, addresses, SSH and python3 all good")
     return code
@@ -215,18 +236,14 @@ def cmd_up(args) -> int:
               f"{targeted - unreachable} (the run exits {EXIT_UNREACHABLE})", file=sys.stderr)
     elif code != EXIT_OK:  # nothing is touched while the inventory has problems
         return code
-    result = run_playbook("site.yml", args.inventory, vault=args.vault, limit=args.limit, tags=args.tags,
-                          check=args.check, diff=args.diff, extra_vars=args.extra_vars, forks=forks_for(targeted))
-    return finish(result, "site.yml", args)
+    return finish(run("site.yml", args, targeted, extra_vars=args.extra_vars), "site.yml", args)
 
 
 def cmd_swarm_recover(args) -> int:
     code, targeted, unreachable = preflight(args)
     if code == EXIT_USAGE or unreachable == targeted:
         return code  # lost hosts are expected here; bad input or no host at all is not
-    result = run_playbook("recover.yml", args.inventory, vault=args.vault, check=args.check, diff=args.diff,
-                          extra_vars=args.extra_vars, forks=forks_for(targeted))
-    return finish(result, "recover.yml", args)
+    return finish(run("recover.yml", args, targeted, extra_vars=args.extra_vars), "recover.yml", args)
 
 
 def cmd_swarm_rotate(args) -> int:
@@ -235,8 +252,7 @@ def cmd_swarm_rotate(args) -> int:
     if not rotate:
         raise UsageError("say what to rotate: --tokens, --unlock-key and/or --ca")
     check_yaml_sources(args.inventory)
-    return finish(run_playbook("rotate.yml", args.inventory, vault=args.vault, check=args.check,
-                               extra_vars=[json.dumps({"swarm_rotate": rotate})]), "rotate.yml", args)
+    return finish(run("rotate.yml", args, extra_vars=[json.dumps({"swarm_rotate": rotate})]), "rotate.yml", args)
 
 
 def cmd_reset(args) -> int:
@@ -253,9 +269,8 @@ def cmd_reset(args) -> int:
             print("dockyard: nothing was changed", file=sys.stderr)
             return EXIT_USAGE
     settings = {"dockyard_reset_engine": args.engine, "dockyard_reset_purge_data": args.purge_data}
-    result = run_playbook("reset.yml", args.inventory, vault=args.vault, limit=args.limit, check=args.check,
-                          diff=args.check, extra_vars=[json.dumps(settings)], forks=forks_for(targeted))
-    return finish(result, "reset.yml", args)
+    return finish(run("reset.yml", args, targeted, diff=args.check, extra_vars=[json.dumps(settings)]),
+                  "reset.yml", args)
 
 
 def forks_for(hosts: int) -> int | None:
@@ -263,6 +278,19 @@ def forks_for(hosts: int) -> int | None:
     if "ANSIBLE_FORKS" in os.environ or "ANSIBLE_CONFIG" in os.environ or hosts <= 20:
         return None
     return min(hosts, 100)
+
+
+def run(playbook: str, args, targeted: int = 0, **options):
+    """Run a playbook with the options of the command line that the command has (--limit, --check, -u, ...);
+    ``options`` set the others, or override them."""
+    for name in ("limit", "tags", "skip_tags", "check", "diff", "user", "private_key"):
+        options.setdefault(name, getattr(args, name, None))
+    options.setdefault("forks", getattr(args, "forks", None) or forks_for(targeted))
+    result = run_playbook(playbook, args.inventory, vault=args.vault, verbosity=args.verbose, **options)
+    if not result.stats:
+        raise UsageError(f"{args.inventory}: no host to run {playbook} on" + (
+            f" among those --limit {options['limit']} selects" if options["limit"] else ""))
+    return result
 
 
 def finish(result, playbook: str, args) -> int:
@@ -276,16 +304,20 @@ def cmd_deploy(args) -> int:
     stack_file = args.stack_file.resolve()
     if not stack_file.is_file():
         raise UsageError(f"stack file {args.stack_file} does not exist")
+    compose = load_yaml(stack_file, "compose file")  # its shape here; its keys in the run (they need its variables)
+    services = compose.get("services") if isinstance(compose, dict) else None
+    if not isinstance(services, dict) or not services or not all(isinstance(v, dict) for v in services.values()):
+        raise UsageError(f"{args.stack_file}: a compose file is a mapping whose services: maps each service's name "
+                         "to its keys")
     stack = {"name": args.name or stack_file.parent.name, "compose_file": str(stack_file),
              "state": "absent" if args.absent else "present"}
-    result = run_playbook("deploy.yml", args.inventory, vault=args.vault, check=args.check, diff=args.diff,
-                          extra_vars=[json.dumps({"stacks": [stack]}), *args.extra_vars])
-    return finish(result, "deploy.yml", args)
+    return finish(run("deploy.yml", args, extra_vars=[json.dumps({"stacks": [stack]}), *args.extra_vars]),
+                  "deploy.yml", args)
 
 
 def cmd_registry_gc(args) -> int:
     check_yaml_sources(args.inventory)
-    return finish(run_playbook("registry_gc.yml", args.inventory, vault=args.vault), "registry_gc.yml", args)
+    return finish(run("registry_gc.yml", args), "registry_gc.yml", args)
 
 
 def run_reading(playbook: str, args, variable: str, empty):
@@ -294,8 +326,7 @@ def run_reading(playbook: str, args, variable: str, empty):
     check_yaml_sources(args.inventory)
     with tempfile.TemporaryDirectory() as tmp:
         found_file = Path(tmp) / "found.json"
-        result = run_playbook(playbook, args.inventory, vault=args.vault, limit=args.limit, stream=io.StringIO(),
-                              extra_vars=[json.dumps({variable: str(found_file)})])
+        result = run(playbook, args, stream=io.StringIO(), extra_vars=[json.dumps({variable: str(found_file)})])
         found = json.loads(found_file.read_text()) if found_file.exists() else empty
     for failure in result.failures:
         print(f"{failure['host']}: {failure['event']}: {failure.get('msg', '')}".rstrip(), file=sys.stderr)
@@ -388,7 +419,18 @@ def cmd_lab_status(args) -> int:
     return EXIT_OK if healthy else EXIT_FAILED
 
 
+def cmd_lab_fetch(args) -> int:
+    require_control_engine("read")
+    rows = lab.fetch(args.name, args.port, args.path)
+    if not rows:
+        raise UsageError(f"lab {args.name} has no hosts (create them with `dockyard lab up --name {args.name}`)")
+    print_table([{k: v for k, v in row.items() if k != "ok"} for row in rows])
+    return EXIT_OK if all(row["ok"] for row in rows) else EXIT_FAILED
+
+
 def print_table(rows: list[dict]) -> None:
+    if not rows:
+        return
     columns = list(rows[0])
     widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in columns}
     print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
@@ -398,6 +440,7 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    quiet_libraries(args.verbose)
     args.vault = vault.Vault(args)
     try:
         return args.func(args)

@@ -14,7 +14,7 @@ import yaml
 
 from dockyard.collection import collection_module
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
-from dockyard.inventory import check_yaml_sources
+from dockyard.inventory import check_yaml_sources, load_yaml
 
 DEFAULT_K8S_VERSION = "1.30"
 
@@ -26,18 +26,29 @@ def _collection():
             collection_module("plugins.plugin_utils._kubernetes"))
 
 
+def schema_version(version: str) -> str:
+    """``version`` as kubernetes-validate names its schemas (1.30 -> 1.30.0), or a UsageError listing those it has."""
+    import kubernetes_validate
+
+    known = sorted(set(kubernetes_validate.utils.all_versions()), key=lambda v: tuple(map(int, v.split("."))))
+    wanted = version if version.count(".") == 2 else f"{version}.0"
+    if wanted not in known:
+        minors = ", ".join(v.rsplit(".", 1)[0] for v in known)
+        raise UsageError(f"--k8s-version {version}: no Kubernetes schemas for it; the versions known are {minors}")
+    return wanted
+
+
 def validate(objects: list[dict], version: str) -> list[str]:
     """Schema errors of each object for Kubernetes ``version`` (strict: unknown fields are errors)."""
     import kubernetes_validate
 
+    version = schema_version(version)
     errors = []
     for obj in objects:
         try:
             kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
             errors.append(f"{obj['kind']} {obj['metadata']['name']}: {exc.message} (at {'.'.join(map(str, exc.path))})")
-        except kubernetes_validate.utils.VersionNotSupportedError as exc:
-            raise UsageError(f"--k8s-version {version}: no schemas for it ({exc})") from exc
     return errors
 
 
@@ -85,6 +96,11 @@ def render(args) -> int:
     if not stack_file.is_file():
         raise UsageError(f"stack file {args.stack_file} does not exist")
     name = args.name or stack_file.parent.name
+    schema_version(args.k8s_version)  # a version it cannot validate for fails before anything is read
+    compose = load_yaml(stack_file, "compose file")
+    if not isinstance(compose, dict):
+        raise UsageError(f"{args.stack_file}: a compose file is a mapping (services:, networks:, ...), not "
+                         f"{type(compose).__name__ if compose is not None else 'empty'}")
     variables = dict(item.split("=", 1) if "=" in item else (item, "") for item in args.var)
     registry = None
     if args.inventory:
@@ -93,8 +109,7 @@ def render(args) -> int:
         if registry:
             variables.setdefault("DOCKYARD_REGISTRY", registry["address"])
     try:
-        read = compose_inline(yaml.safe_load(stack_file.read_text(encoding="utf-8")), str(stack_file.parent),
-                              variables)
+        read = compose_inline(compose, str(stack_file.parent), variables)
         result = kubernetes.render(name, read["compose"], read["secrets"], args.lossy, publish=args.publish,
                                    volume_size=args.volume_size, storage_class=args.storage_class,
                                    pull_secret=args.pull_secret, registry_auth=registry)

@@ -19,6 +19,7 @@ from pathlib import Path
 from dockyard.collection import ansible_env, playbook_path, state_root
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE, DockyardError
 from dockyard.progress import make_progress, task_label
+from dockyard.quiet import ansible_argv
 
 STOP_GRACE = 10.0  # seconds ansible-playbook gets to stop after SIGTERM before its process group is killed
 
@@ -84,15 +85,24 @@ def extra_vars_files(extra_vars, directory: Path) -> list[str]:
     return files
 
 
-def playbook_argv(playbook: str, inventory: str, *, limit=None, tags=None, check=False, diff=False,
-                  extra_vars=(), connection=None, forks=None, vault=None) -> list[str]:
-    argv = [sys.executable, "-m", "ansible", "playbook", "-i", inventory, str(playbook_path(playbook))]
+def playbook_argv(playbook: str, inventory: str, *, limit=None, tags=None, skip_tags=None, check=False, diff=False,
+                  extra_vars=(), connection=None, forks=None, vault=None, user=None, private_key=None,
+                  verbosity=0) -> list[str]:
+    argv = [*ansible_argv(verbosity), "playbook", "-i", inventory, str(playbook_path(playbook))]
+    if verbosity:
+        argv.append("-" + "v" * verbosity)
     if vault:
         argv += vault.argv()
     if limit:
         argv += ["--limit", limit]
     if tags:
         argv += ["--tags", tags]
+    if skip_tags:
+        argv += ["--skip-tags", skip_tags]
+    if user:
+        argv += ["--user", user]
+    if private_key:
+        argv += ["--private-key", private_key]
     if check:
         argv.append("--check")
     if diff:

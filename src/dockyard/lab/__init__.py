@@ -12,6 +12,7 @@ inventory, hosts.py the hosts' lifecycle; what the runner, the benchmarks and th
 from dockyard.lab.docker import engine_answers
 from dockyard.lab.hosts import down as down
 from dockyard.lab.hosts import (
+    fetch,
     kernel_features,
     lab_containers,
     pick_subnet,
@@ -34,6 +35,6 @@ from dockyard.lab.inventory import LabHost, LabSpec, default_managers, render_in
 __all__ = [
     "DEFAULT_MIRROR", "DEFAULT_RELEASE", "PACKAGES", "RELEASES", "LabHost", "LabSpec", "apt_mirror",
     "customize_rootfs", "default_managers", "down",
-    "engine_answers", "image_contexts", "kernel_features", "lab_containers", "pick_subnet", "recipe_hash",
+    "engine_answers", "fetch", "image_contexts", "kernel_features", "lab_containers", "pick_subnet", "recipe_hash",
     "remove_container", "render_inventory", "status", "up",
 ]

@@ -230,3 +230,23 @@ def status(name: str) -> list[dict]:
             "ssh": "answers" if running and address != "-" and ssh_answers(address) else "no",
         })
     return rows
+
+
+def fetch(name: str, port: int, path: str = "/", timeout: float = 5.0) -> list[dict]:
+    """One row per lab host: what an HTTP GET of http://ADDRESS:PORT/PATH answered (status and the body's first
+    line), or why it failed."""
+    import urllib.error
+    import urllib.request
+
+    rows = []
+    for row in status(name):
+        url = f"http://{row['address']}:{port}{path}"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as answer:  # the lab's own subnet only
+                body = answer.read().decode("utf-8", "replace").strip()
+                said = f"HTTP {answer.status}: {body.splitlines()[0][:60] if body else '(empty)'}"
+                ok = answer.status == 200
+        except (OSError, urllib.error.URLError) as exc:
+            said, ok = f"FAILED: {getattr(exc, 'reason', exc)}", False
+        rows.append({"host": row["host"], "url": url, "answer": said, "ok": ok})
+    return rows

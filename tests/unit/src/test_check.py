@@ -32,6 +32,6 @@ def test_role_variables_are_checked_by_name_and_value_against_the_roles_argument
     specs = role_specs()
     hosts = {"n1": {"engine_sorce": "distro", "engine_source": "docker_hub", "engine_tls_api": "{{ x }}",
                     "dockyard_state_dir": "/srv/state", "swarm_autolock": True}}
-    problems = [str(p) for p in check_variables(hosts, specs)]
+    problems = [str(p) for p in check_variables(hosts, specs, {})]
     assert problems[0] == "n1: unknown variable engine_sorce. Fix: use engine_source"
     assert len(problems) == 2 and "engine_source" in problems[1] and "docker_hub" in problems[1]
