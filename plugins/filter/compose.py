@@ -96,7 +96,10 @@ def compose_inline(compose, base_dir, variables=None):
     secrets = {}
     for kind in ("secrets", "configs"):
         objects = {}
-        for name, spec in (compose.get(kind) or {}).items():
+        section = compose.get(kind) or {}
+        if not isinstance(section, dict) or not all(isinstance(spec or {}, dict) for spec in section.values()):
+            raise AnsibleFilterError(f"{kind} must be a mapping of names to their keys (file, content, external, ...)")
+        for name, spec in section.items():
             spec = dict(spec or {})
             if "file" in spec:
                 path = os.path.join(base_dir, os.path.expanduser(spec.pop("file")))

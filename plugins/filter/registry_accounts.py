@@ -1,6 +1,6 @@
 # Copyright (c) dockyard developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Controller-side: the registry's accounts as its token server checks them, and the pull account's password."""
+"""Controller-side: the registry's accounts as its token server checks them."""
 
 import hashlib
 import hmac
@@ -65,14 +65,6 @@ def registry_accounts(accounts, realm, iterations=100000):
     return result
 
 
-def derived_password(secret, purpose):
-    """A password of its own for ``purpose``, derived one-way from ``secret``: who holds the result cannot get
-    back to the secret (HMAC-SHA256)."""
-    if not secret:
-        raise AnsibleFilterError("derived_password needs a secret to derive from")
-    return hmac.new(str(secret).encode(), str(purpose).encode(), hashlib.sha256).hexdigest()[:32]
-
-
 class FilterModule:
     def filters(self):
-        return {"registry_accounts": registry_accounts, "derived_password": derived_password}
+        return {"registry_accounts": registry_accounts}

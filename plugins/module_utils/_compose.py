@@ -12,6 +12,7 @@ whoever can list the secrets cannot confirm a guess of a value by hashing it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -34,6 +35,19 @@ _SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$", re.IGNORECASE)
 
 class ComposeError(ValueError):
     pass
+
+
+@contextlib.contextmanager
+def shape_errors(where):
+    """A value of the wrong shape met deeper in (a list where a mapping belongs, say) is a ComposeError naming the
+    part of the file, not a traceback."""
+    try:
+        yield
+    except ComposeError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ComposeError(f"{where}: a value has the wrong shape ({type(exc).__name__}: {exc}); see the compose "
+                           "specification for its keys") from exc
 
 
 def duration_ns(value, where):
@@ -128,20 +142,20 @@ class Stack:
         services = compose.get("services")
         if not isinstance(services, dict) or not services:
             raise ComposeError("the compose file has no services")
-        self.networks = self._networks()
-        self.secrets = self._objects("secrets", secrets or {}, secret_key)
-        self.configs = self._objects("configs", {})
-        self.services = {}
         for svc, spec in services.items():
             if not isinstance(spec or {}, dict):
                 raise ComposeError(f"services.{svc} must be a mapping of service keys")
-            try:
+        for kind in ("networks", "volumes", "secrets", "configs"):
+            if not isinstance(compose.get(kind) or {}, dict):
+                raise ComposeError(f"{kind} must be a mapping of names to their keys")
+        with shape_errors("the top-level networks, secrets and configs"):
+            self.networks = self._networks()
+            self.secrets = self._objects("secrets", secrets or {}, secret_key)
+            self.configs = self._objects("configs", {})
+        self.services = {}
+        for svc, spec in services.items():
+            with shape_errors(f"services.{svc}"):
                 self.services[svc] = self._service(svc, spec or {})
-            except ComposeError:
-                raise
-            except (AttributeError, KeyError, TypeError, ValueError) as exc:  # a key of the wrong shape, deeper
-                raise ComposeError(f"services.{svc}: a value has the wrong shape ({type(exc).__name__}: {exc}); "
-                                   "see the compose specification for its keys") from exc
 
     @property
     def labels(self):

@@ -96,12 +96,17 @@ attributes:
 """
 
 EXAMPLES = r"""
-- name: Deploy the web stack and roll back if it does not come up
+- name: Deploy the web stack (its config files read on the control machine) and roll back if it does not come up
   dockyard.fleet.stack_deploy:
     name: web
-    compose: "{{ lookup('file', 'stacks/web/compose.yml') | from_yaml }}"
+    compose: "{{ stack.compose }}"
+    secrets: "{{ stack.secrets }}"
     rollback: true
     wait_timeout: 120
+  vars:
+    stack: >-
+      {{ lookup('file', 'stacks/web/compose.yml') | from_yaml
+         | dockyard.fleet.compose_inline('stacks/web', {'DOCKYARD_REGISTRY': registry_endpoint}) }}
 
 - name: Deploy a stack with a secret, its content kept out of every log
   dockyard.fleet.stack_deploy:

@@ -24,6 +24,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
     key_value_list,
     parse_port,
     process_of,
+    shape_errors,
     size_bytes,
 )
 
@@ -540,7 +541,9 @@ class Renderer:
 
 def render(name, compose, secrets=None, lossy=False, **options):
     """{"objects": [...], "refused": [(path, why)], "notes": [(path, what)]}; raises Refused unless lossy."""
-    return Renderer(name, compose, secrets or {}, **options).render(lossy)
+    renderer = Renderer(name, compose, secrets or {}, **options)
+    with shape_errors("the compose file"):
+        return renderer.render(lossy)
 
 
 def to_yaml(objects):

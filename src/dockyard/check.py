@@ -19,6 +19,7 @@ import re
 import shlex
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -230,13 +231,14 @@ def connect_timeout(host_vars: dict) -> float:
     return float(C.config.get_config_value("DEFAULT_TIMEOUT"))
 
 
-def connect_failure(exc: Exception) -> str:
-    """Why a connection failed, in words (paramiko's 'Unable to connect' carries the socket errors)."""
+def connect_failure(exc: Exception, waited: float, timeout: float) -> str:
+    """Why a connection failed, in words (paramiko's 'Unable to connect' carries the socket errors; a silent peer
+    ends in whichever of its timeouts came first)."""
     import paramiko
 
     if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
         return "; ".join(sorted({os.strerror(e.errno) if e.errno else str(e) for e in exc.errors.values()}))
-    if isinstance(exc, TimeoutError) or "timed out" in str(exc):
+    if isinstance(exc, TimeoutError) or "timed out" in str(exc) or waited >= timeout:
         return "no answer in time"
     if "Error reading SSH protocol banner" in str(exc):
         return "something answers there, but not an SSH server"
@@ -265,6 +267,7 @@ def probe(name: str, host_vars: dict, connection: dict | None = None) -> Problem
         client.load_system_host_keys(known)  # read only: the probe writes no known_hosts
     client.set_missing_host_key_policy(paramiko.RejectPolicy() if strict else _Accept())
     target = f"{user}@{address(name, host_vars)}:{port}"
+    started = time.monotonic()
     try:
         client.connect(address(name, host_vars), port=port, username=user,
                        password=host_vars.get("ansible_password") or host_vars.get("ansible_ssh_pass"),
@@ -284,7 +287,7 @@ def probe(name: str, host_vars: dict, connection: dict | None = None) -> Problem
             return Problem(name, f"the SSH host key of {address(name, host_vars)} is not in known_hosts "
                                  f"({', '.join(files)}) and StrictHostKeyChecking refuses unknown hosts",
                            "check the host's key out of band and add it to known_hosts")
-        return Problem(name, f"SSH to {target} failed: {connect_failure(exc)}",
+        return Problem(name, f"SSH to {target} failed: {connect_failure(exc, time.monotonic() - started, timeout)}",
                        "check the address and port, that sshd runs, ansible_user and the key (waited "
                        f"{timeout:g} s: ansible_ssh_timeout)", unreachable=True)
     finally:

@@ -40,11 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     connection.add_argument("-f", "--forks", type=int, help="hosts at once (default: every host, up to 100)")
     hosts = argparse.ArgumentParser(add_help=False, parents=[connection])  # commands that act on chosen hosts
     hosts.add_argument("-l", "--limit", help="these hosts or groups only (Ansible pattern)")
-    run_options = argparse.ArgumentParser(add_help=False)  # for commands that run a changing playbook
+    extra = argparse.ArgumentParser(add_help=False)
+    extra.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
+                       help="set a variable (repeatable; @file works as in Ansible)")
+    run_options = argparse.ArgumentParser(add_help=False, parents=[extra])  # commands that run a changing playbook
     run_options.add_argument("-C", "--check", action="store_true", help="predict changes, change nothing")
     run_options.add_argument("-D", "--diff", action="store_true", help="show what changes, with the change itself")
-    run_options.add_argument("-e", "--extra-vars", action="append", default=[], metavar="KEY=VALUE",
-                             help="set a variable (repeatable; @file works as in Ansible)")
 
     up = commands.add_parser("up", parents=[inventory, hosts, run_options],
                              help="build the whole platform from an inventory (playbooks/site.yml)",
@@ -92,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     vault.add_options(render)
     render.set_defaults(func=lambda args: render_stack(args))
 
-    check_cmd = commands.add_parser("check", parents=[inventory, hosts],
+    check_cmd = commands.add_parser("check", parents=[inventory, hosts, extra],
                                     help="find every problem of an inventory before anything changes",
                                     description="Check the inventory's groups (docker_hosts, an odd number of "
                                                 "swarm_managers, ...), every role variable against its role's "

@@ -1,10 +1,15 @@
 """`dockyard check`: every problem of an inventory in one run, before anything is touched."""
 
 import ipaddress
+import os
+import shutil
+from pathlib import Path
 
 import pytest
 import yaml
 from conftest import CONTAINERS, address, dockyard
+
+from dockyard.check import load
 
 pytestmark = pytest.mark.lab
 
@@ -31,7 +36,7 @@ def test_check_reports_four_planted_mistakes_at_once(lab):
     lines = proc.stderr.splitlines()
     assert "dockyard: check: inventory: swarm_managers has 2 hosts (node1, node2); a swarm needs an odd number. " \
            "Fix: use 1, 3, 5 or 7 managers (an even number tolerates no more failures than one fewer)" in lines
-    assert any(line.startswith(f"dockyard: check: node9: SSH to root@{nobody} failed") for line in lines)
+    assert any(line.startswith(f"dockyard: check: node9: SSH to root@{nobody}:22 failed") for line in lines)
     assert "dockyard: check: node1, node2, node3, node9: unknown variable engine_sorce. Fix: use engine_source" \
            in lines
     assert f"dockyard: check: node2, node3: share the address {address(CONTAINERS[1])}:22. " \
@@ -40,3 +45,59 @@ def test_check_reports_four_planted_mistakes_at_once(lab):
 
     up = dockyard("up", "-i", str(planted), check=False)  # up runs the same checks first
     assert up.returncode == 2 and "PLAY" not in up.stdout
+
+
+def quiet(proc, what):
+    """Nothing of Python's or of a library's own on a command's standard error."""
+    for word in ("Warning", "Traceback", "site-packages"):
+        assert word not in proc.stderr, f"{what}: {word} on stderr:\n{proc.stderr}"
+
+
+def test_the_commands_print_no_library_warning_or_traceback(converged, tmp_path):
+    """cryptography 51 made ansible-core's SSH code warn on import (DSA): neither the console nor the logs show
+    it, or anything else a library says to its developers."""
+    inventory = str(converged / "hosts.yml")
+    logs = Path(os.environ.get("DOCKYARD_STATE_DIR", ".dockyard")) / "logs"
+    before = set(logs.glob("*.log"))
+    report = tmp_path / "report.json"
+    for argv in (["check", "-i", inventory], ["up", "-i", inventory, "--json", str(report)],
+                 ["status", "-i", inventory],
+                 ["deploy", "examples/stacks/web/compose.yml", "-n", "web", "-i", inventory, "--check"]):
+        quiet(dockyard(*argv), " ".join(argv[:1]))
+    new_logs = set(logs.glob("*.log")) - before
+    assert len(new_logs) >= 3  # up, status, deploy
+    for log in new_logs:
+        for word in ("Warning", "Traceback", "site-packages/"):
+            assert word not in log.read_text(), f"{word} in {log}"
+    assert "Warning" not in report.read_text()
+
+
+def test_the_example_inventory_checks_after_the_readme_copy_step(lab, tmp_path):
+    """README: `cp -r ~/dockyard/inventory/example inventory` in the user's project; with its addresses swapped
+    for lab hosts (and the lab's SSH settings), `dockyard check` passes, and its paths stay in the project."""
+    project = tmp_path / "platform"
+    project.mkdir()
+    shutil.copytree(Path("inventory/example"), project / "inventory")
+    hosts_file = project / "inventory" / "hosts.yml"
+    example = yaml.safe_load(hosts_file.read_text())
+    lab_vars = yaml.safe_load((lab / "hosts.yml").read_text())["all"]["vars"]
+    groups = example["all"]["children"]
+    swap = {"mgr1.example.internal": CONTAINERS[0], "app1.example.internal": CONTAINERS[1],
+            "app2.example.internal": CONTAINERS[2]}
+    for group in groups.values():  # three lab hosts for five: one manager, two workers
+        group["hosts"] = {name: value for name, value in group["hosts"].items() if name in swap}
+    for name, container in swap.items():
+        groups["docker_hosts"]["hosts"][name] = {"ansible_host": address(container)}
+    example["all"]["vars"].update({key: lab_vars[key] for key in (
+        "ansible_ssh_private_key_file", "ansible_ssh_common_args", "registry_password")}, ansible_user="root")
+    hosts_file.write_text(yaml.safe_dump(example))
+
+    proc = dockyard("check", "-i", str(project / "inventory"), check=False)
+    assert proc.returncode == 0, proc.stderr
+    quiet(proc, "check")
+    hosts, _, _ = load(str(project / "inventory"))
+    from ansible.template import Templar
+
+    context = Templar(loader=None, variables=hosts["mgr1.example.internal"]).template(
+        hosts["mgr1.example.internal"]["images_build"][0]["context"])
+    assert Path(context).resolve() == (project / "stacks" / "shop").resolve()

@@ -19,6 +19,8 @@ PLUGINS = [("module", p.stem) for p in sorted((ROOT / "plugins/modules").glob("*
     ("filter", "group_problems"),
     ("filter", "kubernetes_manifests"),
     ("filter", "registry_accounts"),
+    ("filter", "derived_password"),
+    ("filter", "compose_inline"),
     ("callback", "events"),
     ("callback", "module_cache"),
 ]
@@ -71,3 +73,28 @@ def test_the_docker_action_group_lists_every_module_that_talks_to_an_engine():
                    if re.search(r"^  - dockyard\.fleet\.docker$", p.read_text(), re.M))
     group = yaml.safe_load((ROOT / "meta/runtime.yml").read_text())["action_groups"]["docker"]
     assert group == talks and "engine_info" in talks and "host_files" not in talks
+
+
+def test_each_filter_shows_its_own_documentation(rendered):
+    _, _, docs = rendered["filter"]
+    assert docs["dockyard.fleet.derived_password"]["doc"]["name"] == "derived_password"
+    assert docs["dockyard.fleet.registry_accounts"]["doc"]["name"] == "registry_accounts"
+
+
+def test_the_speed_figures_in_the_docs_are_the_newest_benchmarks():
+    """README, docs/performance.md and docs/scale.md quote the 3- and 10-host figures of the newest `make bench`
+    result (benchmarks/results/, named by time); a new result without new docs fails here."""
+    newest = max(p for p in (ROOT / "benchmarks/results").glob("*.json") if "-hosts-" not in p.name)
+    results = json.loads(newest.read_text())["results"]
+    three, ten = results["3"], results["10"]
+    figures = {
+        "README.md": [f"in {three['bare_to_stack']['seconds']} s ({three['ratio_bare_to_limit']}x the limit",
+                      f"no-op re-run in {three['noop']['seconds']} s", f"no-op {ten['noop']['seconds']} s"],
+        "docs/performance.md": [f"{three['bare_to_stack']['seconds']} s, **{three['ratio_bare_to_limit']}x**",
+                                f"**{three['noop']['seconds']} s**", f"**{ten['noop']['seconds']} s**"],
+        "docs/scale.md": [f"no-op takes {three['noop']['seconds']} s and a 10-host one {ten['noop']['seconds']} s"],
+    }
+    for page, quoted in figures.items():
+        text = " ".join((ROOT / page).read_text().split())
+        for figure in quoted:
+            assert figure in text, f"{page} does not quote {figure!r} of {newest.name}"

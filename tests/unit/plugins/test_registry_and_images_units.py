@@ -15,7 +15,8 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.dockyard.fleet.plugins.action.image_build import ignore_patterns, ignored, pack
 from ansible_collections.dockyard.fleet.plugins.filter.compose import interpolate
-from ansible_collections.dockyard.fleet.plugins.filter.registry_accounts import derived_password, registry_accounts
+from ansible_collections.dockyard.fleet.plugins.filter.derived_password import derived_password
+from ansible_collections.dockyard.fleet.plugins.filter.registry_accounts import registry_accounts
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import json_stream, stream_error
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     headers_for,
