@@ -28,6 +28,8 @@ RUN_SECURITY = (
     "--security-opt", "systempaths=unconfined",
     "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
+    # The kernel's log, which a kubelet reads (its OOM watcher) and will not start without, as on a real server.
+    "--device", "/dev/kmsg",
 )
 
 
