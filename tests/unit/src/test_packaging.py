@@ -27,7 +27,7 @@ def test_the_built_collection_holds_only_what_a_collection_holds(tarball):
     with tarfile.open(tarball) as archive:
         names = archive.getnames()
     tops = {name.split("/")[0] for name in names}
-    assert tops == {"CHANGELOG.md", "FILES.json", "MANIFEST.json", "README.md", "docs", "examples", "meta",
+    assert tops == {"CHANGELOG.md", "FILES.json", "MANIFEST.json", "README.md", "bundles", "docs", "examples", "meta",
                     "playbooks", "plugins", "roles"}
     assert "plugins/modules/host_files.py" in names and "roles/engine/meta/argument_specs.yml" in names
     assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]

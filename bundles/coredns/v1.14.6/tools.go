@@ -1,0 +1,6 @@
+//go:build tools
+
+// The command the bundle builds; go mod tidy keeps its dependencies in go.sum.
+package tools
+
+import _ "github.com/coredns/coredns"
