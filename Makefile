@@ -15,6 +15,7 @@ $(BIN)/dockyard: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python requirements/check.py $(LOCK)
 	touch $@
 
 # The venv, and the link that makes this checkout the collection dockyard.fleet for Ansible, ansible-lint
@@ -48,6 +49,7 @@ test-latest:
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/pip install --quiet --upgrade pip
 	.venv-latest/bin/pip install --quiet --upgrade -e '.[test]'
+	.venv-latest/bin/pip freeze --exclude-editable > .venv-latest/freeze.txt
 	touch .venv-latest/bin/dockyard
 	$(MAKE) VENV=.venv-latest LOCK=pyproject.toml lint unit sanity
 

@@ -252,3 +252,15 @@ def test_status_and_audit_of_any_malformed_inventory_are_answers_not_tracebacks(
     proc = dockyard(command, "-i", str(inventory), cwd=tmp_path)  # they run ansible-playbook: a process of its own
     assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
     assert proc.returncode in (0, 1, 2, 3), proc.stderr
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(document=documents)
+def test_deploy_check_of_any_malformed_compose_document_is_an_answer_not_a_traceback(tmp_path, document):
+    inventory = loopback_inventory(tmp_path / "inventory", {"docker_hosts": {"hosts": {"m1": None}},
+                                                            "swarm_managers": {"hosts": {"m1": None}}})
+    stack = tmp_path / "compose.yml"
+    stack.write_text(yaml.safe_dump(document))
+    proc = dockyard("deploy", "--check", "-i", str(inventory), str(stack), cwd=tmp_path)
+    assert "Traceback" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
+    assert proc.returncode in (1, 2, 3), proc.stderr  # 3: nothing answers on m1 (loopback, port 9)
