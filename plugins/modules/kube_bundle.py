@@ -18,7 +18,7 @@ description:
   - The bundle's name carries its version, architecture and a hash of its sources, so a bundle that exists is
     reused (changed=false) and new sources make a new one. The SHA-256 of every file is recorded in
     C(<name>.sha256) beside the bundle when it is built; a bundle is reused only when every file still matches,
-    and one that does not is built again (the result says why). A build killed half-way leaves no bundle: it is
+    and one that does not is built again (the result says why). A build killed half-way leaves no bundle, as it is
     made in a directory of its own and renamed into place whole; the next build removes what it left. Builds of
     one bundle take turns (a lock in O(dest)), so projects may share one O(dest).
 version_added: 1.1.0
