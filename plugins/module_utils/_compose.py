@@ -333,8 +333,8 @@ class Stack:
             if "delay" in restart:
                 task["RestartPolicy"]["Delay"] = duration_ns(restart["delay"], f"{where}.deploy.restart_policy.delay")
             if "max_attempts" in restart:
-                task["RestartPolicy"]["MaxAttempts"] = integer(restart["max_attempts"],
-                                                                   f"{where}.deploy.restart_policy.max_attempts")
+                task["RestartPolicy"]["MaxAttempts"] = integer(
+                    restart["max_attempts"], f"{where}.deploy.restart_policy.max_attempts")
             if "window" in restart:
                 task["RestartPolicy"]["Window"] = duration_ns(restart["window"],
                                                               f"{where}.deploy.restart_policy.window")
