@@ -12,6 +12,8 @@ description:
   - Checks the groups dockyard's roles rely on - C(docker_hosts) holds every host that gets Docker Engine, and
     C(swarm_managers), C(swarm_workers), C(registry) and C(builders) only hosts from it; no host is both a swarm
     manager and a worker; a swarm has an odd number of managers.
+  - A Kubernetes cluster - C(kube_control_plane) (an odd number of hosts, for etcd's quorum) and C(kube_nodes), no
+    host in both and none of them in C(docker_hosts).
   - Returns one line per problem, naming the host (or C(inventory)), what is wrong and the fix; empty when the
     groups are right.
 options:
@@ -43,9 +45,23 @@ def group_problems(groups):
     groups = {name: set(hosts or ()) for name, hosts in groups.items()}
     problems = []
     docker_hosts = groups.get("docker_hosts", set())
-    if not docker_hosts:
+    control_planes, nodes = groups.get("kube_control_plane", set()), groups.get("kube_nodes", set())
+    if not docker_hosts and not control_planes:
         problems.append(("inventory", "the group docker_hosts is missing or empty",
-                         "list every host that gets Docker Engine under docker_hosts"))
+                         "list every host that gets Docker Engine under docker_hosts (or a Kubernetes cluster's "
+                         "under kube_control_plane and kube_nodes)"))
+    if nodes and not control_planes:
+        problems.append(("inventory", "kube_nodes has hosts but kube_control_plane has none",
+                         "list the cluster's control plane host(s) under kube_control_plane"))
+    if control_planes and len(control_planes) % 2 == 0:
+        problems.append(("inventory", f"kube_control_plane has {len(control_planes)} hosts "
+                         f"({', '.join(sorted(control_planes))}); etcd needs an odd number",
+                         "use 1, 3 or 5 control plane hosts"))
+    for host in sorted(control_planes & nodes):
+        problems.append((host, "is in both kube_control_plane and kube_nodes", "keep it in one of them"))
+    for host in sorted((control_planes | nodes) & docker_hosts):
+        problems.append((host, "is in docker_hosts and in a Kubernetes group: Docker Engine and the kubelet "
+                               "would share its containerd", "run Swarm and Kubernetes on hosts of their own"))
     for name in GROUPS_IN_DOCKER_HOSTS:
         for host in sorted(groups.get(name, set()) - docker_hosts):
             problems.append((host, f"is in {name} but not in docker_hosts", f"add {host} to docker_hosts"))

@@ -98,6 +98,10 @@ checksums:
   description: The bundle's files and their SHA-256, as C(sha256sum) writes them (paths start with the name).
   returned: always, once the bundle exists (empty in check mode when it would be built)
   type: str
+sha256:
+  description: The same checksums by file, relative to the bundle (V(bin/kubelet), V(images/etcd.tar)).
+  returned: always, once the bundle exists (empty in check mode when it would be built)
+  type: dict
 reason:
   description: Why the bundle was (or would be) built, or that it was reused.
   returned: always
@@ -291,7 +295,10 @@ class Bundle:
         if exists:
             with open(self.record, encoding="utf-8") as handle:
                 checksums = handle.read()
+        sha256 = {path.split("/", 1)[1]: digest for digest, path in (line.split("  ", 1)
+                                                                    for line in checksums.splitlines())}
         return {"changed": changed, "reason": reason, "name": self.name, "path": self.path, "checksums": checksums,
+                "sha256": sha256,
                 "binaries": {c: os.path.join(self.path, "bin", c) for c in COMMANDS},
                 "images": [{"name": i["name"], "tag": i["tag"],
                             "archive": os.path.join(self.path, "images", f"{i['name']}.tar")} for i in self.images]}

@@ -183,6 +183,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"Debian release of the hosts: one of {', '.join(lab.RELEASES)} for all, or one per "
                              f"host, comma-separated, for a mixed lab (default {lab.DEFAULT_RELEASE})")
     lab_up.add_argument("--mirror", help="Debian mirror for the base image (default: the one apt uses here)")
+    lab_up.add_argument("--orchestrator", choices=lab.ORCHESTRATORS, default="swarm",
+                        help="what the hosts are for: a swarm (default) or a Kubernetes cluster (--managers control "
+                             "planes, the other hosts nodes)")
     lab_up.add_argument("--fresh", action="store_true",
                         help="remove the lab's hosts first, so every host starts bare (default: keep them)")
     lab_up.set_defaults(func=cmd_lab_up)
@@ -386,12 +389,13 @@ def cmd_audit(args) -> int:
 
 def cmd_lab_up(args) -> int:
     managers = args.managers if args.managers is not None else lab.default_managers(args.hosts)
-    spec = lab.LabSpec(args.name, args.hosts, managers, args.inventory_dir, tuple(args.release.split(",")))
+    spec = lab.LabSpec(args.name, args.hosts, managers, args.inventory_dir, tuple(args.release.split(",")),
+                       args.orchestrator)
     hosts = lab.up(spec, args.mirror or lab.apt_mirror(), run_playbook, fresh=args.fresh)
     print(f"lab {spec.name}: {len(hosts)} hosts up; inventory {spec.inventory_path}")
     print_table([{"host": h.name, "address": h.address, "release": h.release, "container": h.container}
                  for h in hosts])
-    print(f"try: ansible -i {spec.inventory_path} docker_hosts -m ping")
+    print(f"try: ansible -i {spec.inventory_path} all -m ping")
     return 0
 
 

@@ -83,12 +83,13 @@ def labelled(kind, name=LAB):
 
 
 @contextlib.contextmanager
-def fresh_lab(tmp_path_factory, name, hosts=3, managers=None, release=DEFAULT_RELEASE):
+def fresh_lab(tmp_path_factory, name, hosts=3, managers=None, release=DEFAULT_RELEASE, orchestrator="swarm"):
     """A lab of bare hosts (hosts an interrupted run left are replaced), removed at the end whatever happened;
     yields its inventory directory. ``release``: one Debian release for all hosts, or one per host
-    ("bookworm,trixie,trixie")."""
+    ("bookworm,trixie,trixie"); ``orchestrator``: swarm or kubernetes hosts."""
     inventory_dir = tmp_path_factory.mktemp(name)
-    shape = ["--hosts", str(hosts), "--release", release] + (["--managers", str(managers)] if managers else [])
+    shape = ["--hosts", str(hosts), "--release", release, "--orchestrator", orchestrator] + (
+        ["--managers", str(managers)] if managers else [])
     try:
         dockyard("lab", "up", "--fresh", *shape, "--name", name, "--inventory-dir", str(inventory_dir))
         yield inventory_dir

@@ -30,10 +30,10 @@ from dockyard.lab.image import (
     image_contexts,
     recipe_hash,
 )
-from dockyard.lab.inventory import LabHost, LabSpec, default_managers, render_inventory
+from dockyard.lab.inventory import ORCHESTRATORS, LabHost, LabSpec, default_managers, render_inventory
 
 __all__ = [
-    "DEFAULT_MIRROR", "DEFAULT_RELEASE", "PACKAGES", "RELEASES", "LabHost", "LabSpec", "apt_mirror",
+    "DEFAULT_MIRROR", "DEFAULT_RELEASE", "ORCHESTRATORS", "PACKAGES", "RELEASES", "LabHost", "LabSpec", "apt_mirror",
     "customize_rootfs", "default_managers", "down",
     "engine_answers", "fetch", "image_contexts", "kernel_features", "lab_containers", "pick_subnet", "recipe_hash",
     "remove_container", "render_inventory", "status", "up",

@@ -26,10 +26,26 @@ RUN_SECURITY = (
     "--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE",
     "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
     "--security-opt", "systempaths=unconfined",
-    "--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
     "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
     # The kernel's log, which a kubelet reads (its OOM watcher) and will not start without, as on a real server.
     "--device", "/dev/kmsg",
+)
+# A swarm host's dockerd makes its containers' cgroups in the machine's tree, written through.
+SWARM_CGROUPS = ("--cgroupns", "host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw")
+# A Kubernetes node needs a cgroup tree whose root is its own: the kubelet (systemd driver) finds kubepods.slice
+# where the host's systemd made it only then. Docker mounts a private namespace's hierarchies read-only; they are
+# mounted again, writable, before systemd starts (docs/kubernetes.md, "Kubernetes on lab hosts").
+KUBERNETES_CGROUPS = ("--cgroupns", "private")
+KUBERNETES_INIT = (
+    # One mount per v1 hierarchy, named by its controllers as systemd names them (net_cls,net_prio), with a link
+    # for each controller of a shared one; then systemd's own hierarchy and the unified one.
+    "mount -t tmpfs -o mode=755 cgroup /sys/fs/cgroup && "
+    "for d in $(awk 'NR > 1 && $2 > 0 && $4 == 1 {h[$2] = h[$2] ? h[$2] \",\" $1 : $1} END {for (i in h) print h[i]}' "
+    "/proc/cgroups); do mkdir /sys/fs/cgroup/$d && mount -t cgroup -o $d cgroup /sys/fs/cgroup/$d && "
+    "for c in $(echo $d | tr , ' '); do [ $c = $d ] || ln -s $d /sys/fs/cgroup/$c; done; done && "
+    "mkdir /sys/fs/cgroup/systemd /sys/fs/cgroup/unified && "
+    "mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd && "
+    "mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified && exec /sbin/init"
 )
 
 
@@ -76,9 +92,11 @@ def create_host(spec: LabSpec, host: LabHost, image: str) -> None:
     for volume, mount_point in host.volumes.items():
         docker("volume", "create", *labels, volume)
         mounts += ["-v", f"{volume}:{mount_point}"]
+    cgroups, command = (KUBERNETES_CGROUPS, ["/bin/sh", "-c", KUBERNETES_INIT]) if host.kubernetes else (
+        SWARM_CGROUPS, [])
     docker("create", "--name", host.container, "--hostname", host.name, "--network", spec.network,
-           "--ip", host.address, *labels, *release, *RUN_SECURITY, *mounts,
-           "--stop-signal", "SIGRTMIN+3", image)
+           "--ip", host.address, *labels, *release, *RUN_SECURITY, *cgroups, *mounts,
+           "--stop-signal", "SIGRTMIN+3", image, *command)
     authorize(spec, host.container)
     docker("start", host.container)
 
@@ -165,7 +183,7 @@ def up(spec: LabSpec, mirror: str, run_playbook, out=print, fresh: bool = False)
         create_host(spec, host, images[host.release])
     wait_for_ssh(hosts)
     write_known_hosts(spec, hosts)
-    text = render_inventory(spec, hosts)
+    text = render_inventory(spec, hosts, gateway=str(subnet.network_address + 1))
     if not spec.inventory_path.is_file() or spec.inventory_path.read_text(encoding="utf-8") != text:
         spec.inventory_path.write_text(text, encoding="utf-8")
     return hosts

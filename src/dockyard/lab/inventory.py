@@ -17,6 +17,7 @@ from dockyard.lab.image import DEFAULT_RELEASE, RELEASES
 
 FIRST_HOST_OFFSET = 11
 MAX_HOSTS = 50
+ORCHESTRATORS = ("swarm", "kubernetes")
 
 
 @dataclass(frozen=True)
@@ -25,12 +26,15 @@ class LabHost:
     container: str
     address: str
     release: str = DEFAULT_RELEASE
+    kubernetes: bool = False  # a Kubernetes node: containerd's own data, a cgroup tree of its own (hosts.py)
 
     @property
     def volumes(self) -> dict[str, str]:
         """Volume name -> mount point. overlay2 and a moved data-root need real file systems, not the
-        container's own overlay root: /var/lib/docker for the Engine, /srv for data the roles move there."""
-        return {f"{self.container}-docker": "/var/lib/docker", f"{self.container}-srv": "/srv"}
+        container's own overlay root: /var/lib/docker for the Engine (/var/lib/containerd on a Kubernetes node),
+        /srv for data the roles move there."""
+        runtime = "/var/lib/containerd" if self.kubernetes else "/var/lib/docker"
+        return {f"{self.container}-docker": runtime, f"{self.container}-srv": "/srv"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,9 @@ class LabSpec:
     inventory_dir: Path
     # The Debian release of every host, or one for all of them (a mixed lab: one per host, in host order).
     releases: tuple[str, ...] = (DEFAULT_RELEASE,)
+    # What the hosts are for: a swarm (docker_hosts, swarm_*) or a Kubernetes cluster (kube_control_plane: the
+    # first `managers` hosts, kube_nodes: the others).
+    orchestrator: str = "swarm"
 
     def __post_init__(self):
         if not self.name.replace("-", "").isalnum() or not self.name[0].isalpha():
@@ -54,6 +61,8 @@ class LabSpec:
                 f"--managers {self.managers}: Swarm needs an odd number of managers (1, 3, 5, ...) "
                 f"and no more than --hosts ({self.hosts}) to keep a quorum"
             )
+        if self.orchestrator not in ORCHESTRATORS:
+            raise UsageError(f"--orchestrator {self.orchestrator}: one of {', '.join(ORCHESTRATORS)}")
         unknown = sorted(set(self.releases) - set(RELEASES))
         if unknown or len(self.releases) not in (1, self.hosts):
             raise UsageError(
@@ -74,7 +83,8 @@ class LabSpec:
 
     def layout(self, subnet: ipaddress.IPv4Network) -> list[LabHost]:
         return [
-            LabHost(name, f"dockyard-{self.name}-{name}", str(subnet.network_address + FIRST_HOST_OFFSET + i), release)
+            LabHost(name, f"dockyard-{self.name}-{name}", str(subnet.network_address + FIRST_HOST_OFFSET + i), release,
+                    self.orchestrator == "kubernetes")
             for i, (name, release) in enumerate(zip(self.host_names(), self.host_releases(), strict=True))
         ]
 
@@ -103,22 +113,17 @@ def default_managers(hosts: int) -> int:
     return 1 if hosts < 5 else 3
 
 
-def inventory(spec: LabSpec, hosts: list[LabHost]) -> dict:
-    """The lab inventory with the groups of shared/DESIGN.md."""
+def inventory(spec: LabSpec, hosts: list[LabHost], gateway: str = "") -> dict:
+    """The lab inventory with the groups of shared/DESIGN.md (``gateway``: the lab network's, this machine)."""
     names = [h.name for h in hosts]
     managers, workers = names[: spec.managers], names[spec.managers:]
+    if spec.orchestrator == "kubernetes":
+        return kubernetes_inventory(spec, hosts, gateway)
     password_file = spec.password_path.resolve()
     return {
         "all": {
             "vars": {
-                "ansible_user": "root",
-                "ansible_python_interpreter": "/usr/bin/python3",
-                "ansible_ssh_private_key_file": str(spec.key_path.resolve()),
-                # Lab hosts make new host keys when they are created; `lab up` writes them to this file (read
-                # over `docker exec`, not over the network), and ssh accepts no other.
-                "ansible_ssh_common_args": f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile="
-                                          f"{spec.known_hosts_path.resolve()} -o LogLevel=ERROR",
-                "dockyard_lab": spec.name,
+                **connection_vars(spec),
                 # The registry and the images, built here: no public registry is reachable from the lab.
                 "registry_password": f"{{{{ lookup('ansible.builtin.file', '{password_file}') }}}}",
                 "registry_image": "dockyard/registry:2.8",
@@ -140,10 +145,44 @@ def inventory(spec: LabSpec, hosts: list[LabHost]) -> dict:
     }
 
 
-def render_inventory(spec: LabSpec, hosts: list[LabHost]) -> str:
+def connection_vars(spec: LabSpec) -> dict:
+    return {
+        "ansible_user": "root",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_ssh_private_key_file": str(spec.key_path.resolve()),
+        # Lab hosts make new host keys when they are created; `lab up` writes them to this file (read over
+        # `docker exec`, not over the network), and ssh accepts no other.
+        "ansible_ssh_common_args": f"-o StrictHostKeyChecking=yes -o UserKnownHostsFile="
+                                  f"{spec.known_hosts_path.resolve()} -o LogLevel=ERROR",
+        "dockyard_lab": spec.name,
+    }
+
+
+def kubernetes_inventory(spec: LabSpec, hosts: list[LabHost], gateway: str) -> dict:
+    """A Kubernetes cluster of lab hosts, with the settings this machine needs (docs/kubernetes.md)."""
+    names = [h.name for h in hosts]
+    return {"all": {
+        "vars": dict(connection_vars(spec), **{
+            # This kernel is cgroup v1, which Kubernetes takes only when told to.
+            "kubernetes_allow_cgroup_v1": True,
+            # No CAP_SYS_RESOURCE for lab hosts: runc cannot lower a pod's oom_score_adj.
+            "kubernetes_restrict_oom_score_adj": True,
+            # A lab host's resolv.conf is Docker's 127.0.0.11, a loop for CoreDNS; this machine answers no DNS,
+            # so names outside the cluster fail in the lab instead of leaving it.
+            "kubernetes_upstream_nameservers": [gateway],
+        }),
+        "children": {
+            "kube_control_plane": {"hosts": {n: {"ansible_host": h.address} for n, h in zip(names, hosts, strict=True)
+                                             if n in names[: spec.managers]}},
+            "kube_nodes": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts[spec.managers:]}},
+        },
+    }}
+
+
+def render_inventory(spec: LabSpec, hosts: list[LabHost], gateway: str = "") -> str:
     header = (f"# Generated by `dockyard lab up --name {spec.name}`; `dockyard lab down` removes it.\n"
               "# Edit a copy, not this file: the next `lab up` rewrites it.\n")
-    return header + yaml.safe_dump(inventory(spec, hosts), sort_keys=False, default_flow_style=False)
+    return header + yaml.safe_dump(inventory(spec, hosts, gateway), sort_keys=False, default_flow_style=False)
 
 
 def ensure_secrets(spec: LabSpec) -> None:
