@@ -295,8 +295,8 @@ class Bundle:
         if exists:
             with open(self.record, encoding="utf-8") as handle:
                 checksums = handle.read()
-        sha256 = {path.split("/", 1)[1]: digest for digest, path in (line.split("  ", 1)
-                                                                    for line in checksums.splitlines())}
+        pairs = (line.split("  ", 1) for line in checksums.splitlines())
+        sha256 = {path.split("/", 1)[1]: digest for digest, path in pairs}
         return {"changed": changed, "reason": reason, "name": self.name, "path": self.path, "checksums": checksums,
                 "sha256": sha256,
                 "binaries": {c: os.path.join(self.path, "bin", c) for c in COMMANDS},
