@@ -68,6 +68,12 @@ def dockyard(*args, check=True):
     return proc
 
 
+def quiet(proc, what):
+    """Nothing of Python's or of a library's own on a command's standard error."""
+    for word in ("Warning", "Traceback", "site-packages"):
+        assert word not in proc.stderr, f"{what}: {word} on stderr:\n{proc.stderr}"
+
+
 def on_host(container, *argv):
     """Run a command inside a lab host and return its stdout (asserting on the host itself)."""
     return subprocess.run(["docker", "exec", container, *argv], capture_output=True, text=True,

@@ -1,13 +1,12 @@
 """`dockyard check`: every problem of an inventory in one run, before anything is touched."""
 
 import ipaddress
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import CONTAINERS, address, dockyard
+from conftest import CONTAINERS, address, dockyard, quiet
 
 from dockyard.check import load
 
@@ -45,31 +44,6 @@ def test_check_reports_four_planted_mistakes_at_once(lab):
 
     up = dockyard("up", "-i", str(planted), check=False)  # up runs the same checks first
     assert up.returncode == 2 and "PLAY" not in up.stdout
-
-
-def quiet(proc, what):
-    """Nothing of Python's or of a library's own on a command's standard error."""
-    for word in ("Warning", "Traceback", "site-packages"):
-        assert word not in proc.stderr, f"{what}: {word} on stderr:\n{proc.stderr}"
-
-
-def test_the_commands_print_no_library_warning_or_traceback(converged, tmp_path):
-    """cryptography 51 made ansible-core's SSH code warn on import (DSA): neither the console nor the logs show
-    it, or anything else a library says to its developers."""
-    inventory = str(converged / "hosts.yml")
-    logs = Path(os.environ.get("DOCKYARD_STATE_DIR", ".dockyard")) / "logs"
-    before = set(logs.glob("*.log"))
-    report = tmp_path / "report.json"
-    for argv in (["check", "-i", inventory], ["up", "-i", inventory, "--json", str(report)],
-                 ["status", "-i", inventory],
-                 ["deploy", "examples/stacks/web/compose.yml", "-n", "web", "-i", inventory, "--check"]):
-        quiet(dockyard(*argv), " ".join(argv[:1]))
-    new_logs = set(logs.glob("*.log")) - before
-    assert len(new_logs) >= 3  # up, status, deploy
-    for log in new_logs:
-        for word in ("Warning", "Traceback", "site-packages/"):
-            assert word not in log.read_text(), f"{word} in {log}"
-    assert "Warning" not in report.read_text()
 
 
 def test_the_example_inventory_checks_after_the_readme_copy_step(lab, tmp_path):

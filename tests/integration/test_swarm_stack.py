@@ -7,6 +7,7 @@ The tests run in file order on the session lab, after test_engine.py configured 
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import time
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, address, dockyard, fresh_lab, on_host
+from conftest import EXAMPLES, address, dockyard, fresh_lab, on_host, quiet
 
 from dockyard.runner import run_playbook
 
@@ -271,3 +272,23 @@ def test_five_hosts_of_two_debian_releases_run_the_stack(lab5):
     assert services(containers[0]) == {"web_api": "2/2 (max 1 per node)", "web_web": "5/5"}
     for container in containers:
         assert "Hello from a dockyard stack." in http(address(container), 8080)
+
+
+def test_the_commands_print_no_library_warning_or_traceback(converged, tmp_path):
+    """cryptography 51 made ansible-core's SSH code warn on import (DSA): neither the console nor the logs show
+    it, or anything else a library says to its developers. (Last in the file: `up` takes the lab back to its
+    inventory.)"""
+    inventory = str(converged / "hosts.yml")
+    logs = Path(os.environ.get("DOCKYARD_STATE_DIR", ".dockyard")) / "logs"
+    before = set(logs.glob("*.log"))
+    report = tmp_path / "report.json"
+    for argv in (["check", "-i", inventory], ["up", "-i", inventory, "--json", str(report)],
+                 ["status", "-i", inventory],
+                 ["deploy", "examples/stacks/web/compose.yml", "-n", "web", "-i", inventory, "--check"]):
+        quiet(dockyard(*argv), " ".join(argv[:1]))
+    new_logs = set(logs.glob("*.log")) - before
+    assert len(new_logs) >= 3  # up, status, deploy
+    for log in new_logs:
+        for word in ("Warning", "Traceback", "site-packages/"):
+            assert word not in log.read_text(), f"{word} in {log}"
+    assert "Warning" not in report.read_text()
