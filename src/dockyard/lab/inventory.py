@@ -115,10 +115,10 @@ def default_managers(hosts: int) -> int:
 
 def inventory(spec: LabSpec, hosts: list[LabHost], gateway: str = "") -> dict:
     """The lab inventory with the groups of shared/DESIGN.md (``gateway``: the lab network's, this machine)."""
-    names = [h.name for h in hosts]
-    managers, workers = names[: spec.managers], names[spec.managers:]
     if spec.orchestrator == "kubernetes":
         return kubernetes_inventory(spec, hosts, gateway)
+    names = [h.name for h in hosts]
+    managers, workers = names[: spec.managers], names[spec.managers:]
     password_file = spec.password_path.resolve()
     return {
         "all": {
@@ -160,7 +160,6 @@ def connection_vars(spec: LabSpec) -> dict:
 
 def kubernetes_inventory(spec: LabSpec, hosts: list[LabHost], gateway: str) -> dict:
     """A Kubernetes cluster of lab hosts, with the settings this machine needs (docs/kubernetes.md)."""
-    names = [h.name for h in hosts]
     return {"all": {
         "vars": dict(connection_vars(spec), **{
             # This kernel is cgroup v1, which Kubernetes takes only when told to.
@@ -172,8 +171,7 @@ def kubernetes_inventory(spec: LabSpec, hosts: list[LabHost], gateway: str) -> d
             "kubernetes_upstream_nameservers": [gateway],
         }),
         "children": {
-            "kube_control_plane": {"hosts": {n: {"ansible_host": h.address} for n, h in zip(names, hosts, strict=True)
-                                             if n in names[: spec.managers]}},
+            "kube_control_plane": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts[: spec.managers]}},
             "kube_nodes": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts[spec.managers:]}},
         },
     }}
