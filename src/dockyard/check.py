@@ -22,6 +22,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -126,7 +127,7 @@ def extra_var_names(items) -> set[str] | None:
     for item in items:
         try:
             if item.startswith("@"):
-                data = yaml.safe_load(open(os.path.expanduser(item[1:]), encoding="utf-8"))  # noqa: SIM115
+                data = yaml.safe_load(Path(item[1:]).expanduser().read_text(encoding="utf-8"))
             else:
                 data = yaml.safe_load(item) if item.lstrip().startswith(("{", "[")) or "\n" in item else parse_kv(item)
         except (OSError, yaml.YAMLError):
