@@ -248,14 +248,15 @@ def test_a_dead_manager_is_reported_and_the_others_converge(inventory, faults_la
 
 def ansible_processes_of(run):
     """Ansible processes started by the run whose environment carries DOCKYARD_TEST_RUN=run, wherever they went
-    (a process that left the run's process group or session still carries it), not another test's."""
+    (a process that left the run's process group or session still carries it), not another test's. The runner
+    starts ansible-playbook as `python -m dockyard.quiet playbook`, and its workers are forks of that."""
     marker = f"DOCKYARD_TEST_RUN={run}".encode()
     found = []
     for proc in Path("/proc").iterdir():
         with contextlib.suppress(OSError):
             if proc.name.isdigit() and marker in (proc / "environ").read_bytes().split(b"\0"):
                 command = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                if re.search(r"ansible[- ]playbook", command):
+                if re.search(r"ansible[- ]playbook|-m dockyard\.quiet playbook", command):
                     found.append(f"{proc.name} {command}")
     return found
 
