@@ -3,7 +3,7 @@
 Reads the inventory with Ansible's own loader (group_vars and host_vars included), checks the
 groups dockyard's roles rely on, each role variable against its role's argument spec, and
 duplicate addresses; then connects to every host over SSH in parallel (paramiko) and asks for
-python3. Host keys are verified as Ansible's ssh would verify them (known_hosts files and
+python3, and on Kubernetes hosts for what the kubelet and kubeadm need (KUBE_PROBE). Host keys are verified as Ansible's ssh would verify them (known_hosts files and
 StrictHostKeyChecking from the inventory's ssh arguments, Ansible's host_key_checking), before any
 credential is sent. Every problem is reported at once, with the host and the fix.
 """
@@ -14,6 +14,7 @@ import contextlib
 import difflib
 import getpass
 import io
+import json
 import os
 import re
 import shlex
@@ -246,16 +247,69 @@ def connect_failure(exc: Exception, waited: float, timeout: float) -> str:
     return str(exc) or type(exc).__name__
 
 
-def probe(name: str, host_vars: dict, connection: dict | None = None) -> Problem | None:
-    """SSH in as Ansible would and ask for python3 >= 3.9. The host key is checked before anything is sent:
-    a key that differs from the known one stops the probe (and the run) before authentication."""
+# What the kubelet and kubeadm need of a host that the kubernetes role does not set itself, read in one command:
+# swap, cgroup v2, systemd as PID 1 (the systemd cgroup driver), br_netfilter (loaded, built in or loadable), the
+# ports the cluster's components listen on, and whether the host is a node already (its ports are then its own).
+KUBE_PROBE = r"""
+import json, os, platform
+def listening():
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        if os.path.exists(table):
+            for row in open(table).readlines()[1:]:
+                if row.split()[3] == "0A":
+                    ports.add(int(row.split()[1].rsplit(":", 1)[1], 16))
+    return sorted(ports)
+def module(name):
+    base = "/lib/modules/" + platform.release()
+    return any(os.path.exists(f"{base}/{f}") and name in open(f"{base}/{f}").read()
+               for f in ("modules.builtin", "modules.dep"))
+print(json.dumps({"swap": len(open("/proc/swaps").readlines()) - 1,
+                  "cgroup2": os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
+                  "init": open("/proc/1/comm").read().strip(),
+                  "br_netfilter": os.path.isdir("/proc/sys/net/bridge") or module("br_netfilter"),
+                  "member": os.path.exists("/etc/kubernetes/kubelet.conf"), "ports": listening()}))
+"""
+CONTROL_PLANE_PORTS = {6443: "kube-apiserver", 2379: "etcd", 2380: "etcd (peers)", 10250: "the kubelet",
+                       10257: "kube-controller-manager", 10259: "kube-scheduler"}
+
+
+def kube_problems(name: str, host_vars: dict, found: dict, control_plane: bool) -> list[Problem]:
+    """What KUBE_PROBE found on a Kubernetes host that would stop kubeadm or the kubelet."""
+    problems = []
+    if found["swap"]:
+        problems.append(Problem(name, f"has swap on ({found['swap']} device(s) in /proc/swaps), which the kubelet "
+                                      "refuses", "turn it off (swapoff -a) and remove it from /etc/fstab"))
+    if not found["cgroup2"] and not host_vars.get("kubernetes_allow_cgroup_v1"):
+        problems.append(Problem(name, "its kernel runs cgroup v1, which Kubernetes 1.35+ refuses",
+                                "boot it with cgroup v2 (systemd.unified_cgroup_hierarchy=1), or set "
+                                "kubernetes_allow_cgroup_v1: true"))
+    if found["init"] != "systemd":
+        problems.append(Problem(name, f"runs {found['init']} as PID 1; the kubelet and containerd use the systemd "
+                                      "cgroup driver", "run the host with systemd as its init"))
+    if not found["br_netfilter"]:
+        problems.append(Problem(name, "its kernel has no br_netfilter module (loaded, built in or loadable), "
+                                      "without which Services do not answer pods on the same node",
+                                "install the kernel's modules package (linux-image-*) or build it in"))
+    if not found["member"]:
+        wanted = CONTROL_PLANE_PORTS if control_plane else {10250: "the kubelet"}
+        for port in sorted(set(wanted) & set(found["ports"])):
+            problems.append(Problem(name, f"port {port}, which {wanted[port]} listens on, is in use by another "
+                                          "program", "stop what listens there (ss -ltnp)"))
+    return problems
+
+
+def probe(name: str, host_vars: dict, connection: dict | None = None, kube_role: str = "") -> list[Problem]:
+    """SSH in as Ansible would and ask for python3 >= 3.9, and on a Kubernetes host (``kube_role``:
+    control_plane or node) for what the kubelet needs (KUBE_PROBE). The host key is checked before anything is
+    sent: a key that differs from the known one stops the probe (and the run) before authentication."""
     import paramiko
 
     if host_vars.get("ansible_connection", "ssh") not in ("ssh", "smart", "paramiko"):
-        return None
+        return []
     ssh_args = " ".join(str(host_vars.get(k, "")) for k in ("ansible_ssh_common_args", "ansible_ssh_extra_args"))
     if "ProxyJump" in ssh_args or "ProxyCommand" in ssh_args:
-        return None  # reached through a jump host: Ansible's own first play checks it
+        return []  # reached through a jump host: Ansible's own first play checks it
     connection = connection or {}
     key = (host_vars.get("ansible_ssh_private_key_file") or host_vars.get("ansible_private_key_file")
            or connection.get("private_key"))
@@ -277,26 +331,30 @@ def probe(name: str, host_vars: dict, connection: dict | None = None) -> Problem
         _, stdout, _ = client.exec_command("python3 -c 'import sys; print(sys.version_info[0], sys.version_info[1])'",
                                            timeout=timeout)
         version = stdout.read().decode().split()
+        found = None
+        if kube_role and len(version) == 2:
+            _, stdout, _ = client.exec_command(f"python3 -c {shlex.quote(KUBE_PROBE)}", timeout=timeout)
+            found = json.loads(stdout.read().decode())
     except paramiko.BadHostKeyException as exc:
-        return Problem(name, f"the SSH host key of {address(name, host_vars)} is not the one in known_hosts "
+        return [Problem(name, f"the SSH host key of {address(name, host_vars)} is not the one in known_hosts "
                              f"({exc.key.fingerprint} answered, {exc.expected_key.fingerprint} expected): the host "
                              "was rebuilt, or something else answers at its address. Nothing was sent to it",
                        "if the host was rebuilt, check its new key out of band and replace the old one "
-                       f"(ssh-keygen -R {address(name, host_vars)}); otherwise find out who answers there")
+                       f"(ssh-keygen -R {address(name, host_vars)}); otherwise find out who answers there")]
     except (OSError, paramiko.SSHException) as exc:
         if "not found in known_hosts" in str(exc):
-            return Problem(name, f"the SSH host key of {address(name, host_vars)} is not in known_hosts "
-                                 f"({', '.join(files)}) and StrictHostKeyChecking refuses unknown hosts",
-                           "check the host's key out of band and add it to known_hosts")
-        return Problem(name, f"SSH to {target} failed: {connect_failure(exc, time.monotonic() - started, timeout)}",
-                       "check the address and port, that sshd runs, ansible_user and the key (waited "
-                       f"{timeout:g} s: ansible_ssh_timeout)", unreachable=True)
+            return [Problem(name, f"the SSH host key of {address(name, host_vars)} is not in known_hosts "
+                                  f"({', '.join(files)}) and StrictHostKeyChecking refuses unknown hosts",
+                            "check the host's key out of band and add it to known_hosts")]
+        return [Problem(name, f"SSH to {target} failed: {connect_failure(exc, time.monotonic() - started, timeout)}",
+                        "check the address and port, that sshd runs, ansible_user and the key (waited "
+                        f"{timeout:g} s: ansible_ssh_timeout)", unreachable=True)]
     finally:
         client.close()
     if len(version) != 2 or (int(version[0]), int(version[1])) < (3, 9):
-        return Problem(name, f"has no python3 >= 3.9 (got: {' '.join(version) or 'none'})",
-                       "install python3 (apt-get install python3)")
-    return None
+        return [Problem(name, f"has no python3 >= 3.9 (got: {' '.join(version) or 'none'})",
+                        "install python3 (apt-get install python3)")]
+    return kube_problems(name, host_vars, found, kube_role == "control_plane") if found else []
 
 
 def check(inventory: str, limit: str | None = None, vault=None, connection: dict | None = None,
@@ -307,10 +365,13 @@ def check(inventory: str, limit: str | None = None, vault=None, connection: dict
     hosts, groups, targeted = load(inventory, limit, vault)
     problems = (check_groups(groups) + check_variables(hosts, role_specs(), groups, extra_var_names(extra_vars))
                 + check_addresses(hosts))
+    kube_roles = {**dict.fromkeys(groups.get("kube_nodes", []), "node"),
+                  **dict.fromkeys(groups.get("kube_control_plane", []), "control_plane")}
     if targeted:
         with ThreadPoolExecutor(max_workers=min(32, len(targeted))) as pool:
-            problems += [p for p in pool.map(lambda name: probe(name, hosts[name], connection), sorted(targeted))
-                         if p]
+            problems += [p for found in pool.map(lambda name: probe(name, hosts[name], connection,
+                                                                    kube_roles.get(name, "")), sorted(targeted))
+                         for p in found]
     return merged(problems), len(targeted)
 
 

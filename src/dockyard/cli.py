@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "too). --check lists what would be removed and changes nothing; otherwise dockyard asks first "
                     "unless --yes is given. `dockyard up` converges again from there.")
     reset.add_argument("-C", "--check", action="store_true", help="list what would be removed, remove nothing")
-    reset.add_argument("--engine", action="store_true", help="also remove Docker Engine's packages")
+    reset.add_argument("--engine", action="store_true",
+                       help="also remove Docker Engine's packages (on Kubernetes hosts containerd's)")
     reset.add_argument("--purge-data", action="store_true",
                        help="also remove volumes holding data and the registry's images (with --engine, the "
                             "Engine's data-root)")
@@ -264,8 +265,8 @@ def cmd_reset(args) -> int:
     if code == EXIT_USAGE or unreachable == targeted:
         return code
     if not (args.check or args.yes):
-        what = "stacks, registry, dockyard's networks and volumes, swarm membership" + (
-            ", Engine packages" if args.engine else "") + (", data" if args.purge_data else "")
+        what = "stacks, registry, dockyard's networks and volumes, swarm and Kubernetes membership" + (
+            ", Engine and containerd packages" if args.engine else "") + (", data" if args.purge_data else "")
         if not sys.stdin.isatty():
             raise UsageError(f"dockyard reset removes {what} on {targeted} hosts; give --yes to confirm, or "
                              "--check to see what would be removed")
@@ -340,8 +341,9 @@ def run_reading(playbook: str, args, variable: str, empty):
 def cmd_status(args) -> int:
     result, state = run_reading("status.yml", args, "dockyard_status_file", {"hosts": {}, "services": []})
     finish(result, "status.yml", args)
+    kube_hosts = set(state.get("kube_hosts", []))
     rows = []
-    for host in sorted(result.stats):
+    for host in sorted(set(result.stats) - kube_hosts):
         engine = state["hosts"].get(host)
         swarm = (engine or {}).get("swarm") or {}
         rows.append({
@@ -357,11 +359,55 @@ def cmd_status(args) -> int:
         print()
         print_table([{"stack": s["stack"] or "-", "service": s["name"], "mode": s["mode"],
                       "replicas": f"{s['running']}/{s['desired']}", "image": s["image"]} for s in state["services"]])
-    if any(row["reachable"] == "NO" for row in rows):
-        return EXIT_UNREACHABLE
     healthy = all(row["engine"] not in ("not running", "-") for row in rows) and all(
         s["running"] == s["desired"] for s in state["services"])
+    reachable = all(row["reachable"] == "yes" for row in rows)
+    if kube_hosts & set(result.stats):
+        kube_reachable, kube_healthy = print_kubernetes(state, sorted(kube_hosts & set(result.stats)))
+        reachable, healthy = reachable and kube_reachable, healthy and kube_healthy
+    if not reachable:
+        return EXIT_UNREACHABLE
     return EXIT_OK if healthy else EXIT_FAILED
+
+
+# Where a workload kind keeps its ready and desired counts: ready in its status, desired in its spec or status.
+READY = {"Deployment": ("readyReplicas", "spec", "replicas"), "StatefulSet": ("readyReplicas", "spec", "replicas"),
+         "DaemonSet": ("numberReady", "status", "desiredNumberScheduled")}
+
+
+def ready_of(item) -> tuple[int, int]:
+    ready, part, desired = READY[item["kind"]]
+    return item["status"].get(ready, 0), item[part].get(desired, 0)
+
+
+def print_kubernetes(state, hosts: list[str]) -> tuple[bool, bool]:
+    """The Kubernetes hosts as their kubelets and the API server see them, then the cluster's workloads; returns
+    (every host reachable, every kubelet running and its node Ready and every workload ready).
+    ``state["kubernetes"]``: the API server's /version and its nodes and workloads, one JSON document per line, read
+    on a control plane (none if none answered)."""
+    version, listed = (json.loads(line) for line in state["kubernetes"]) if len(state["kubernetes"]) == 2 else ({}, {})
+    items = listed.get("items", [])
+    nodes = {item["metadata"]["name"]: item for item in items if item["kind"] == "Node"}
+    rows = []
+    for host in hosts:
+        node = nodes.get(host, {}).get("status", {})
+        ready = next((c["status"] for c in node.get("conditions", []) if c["type"] == "Ready"), None)
+        rows.append({"host": host, "reachable": "yes" if host in state["kubelets"] else "NO",
+                     "kubelet": state["kubelets"].get(host, "-"),
+                     "role": "control-plane" if host in state["control_planes"] else "node",
+                     "ready": {"True": "yes", None: "-"}.get(ready, "NO"),
+                     "kubelet version": node.get("nodeInfo", {}).get("kubeletVersion", "-")})
+    print()
+    print(f"Kubernetes {version['gitVersion']}" if version else "Kubernetes: no control plane's API server answered")
+    print_table(rows)
+    workloads = [{"namespace": item["metadata"]["namespace"], "kind": item["kind"], "name": item["metadata"]["name"],
+                  "ready": ready_of(item)} for item in items if item["kind"] in READY]
+    if workloads:
+        print()
+        print_table([{**w, "ready": "{}/{}".format(*w["ready"])} for w in workloads])
+    return (all(row["reachable"] == "yes" for row in rows),
+            bool(version) and all(row["ready"] == "yes" and row["kubelet"] == "active" for row in rows)
+            and all(ready == desired for ready, desired in (w["ready"] for w in workloads)))
 
 
 def cmd_audit(args) -> int:

@@ -1,7 +1,8 @@
 """A Kubernetes cluster from the inventory, on lab hosts: `dockyard lab up --orchestrator kubernetes` and
 `dockyard up` make one control plane and two nodes from the pinned bundle, and the cluster itself says it works:
 every node Ready at the pinned version, /readyz ok, a pod on one node reaching a Service by its name, served by
-pods on the others; a second run changes nothing."""
+pods on the others; a second run changes nothing; `dockyard status` shows the cluster; `dockyard reset` leaves the
+hosts bare."""
 
 import json
 import os
@@ -97,3 +98,60 @@ def test_check_mode_and_a_second_run_change_nothing(cluster):
         changed = {host: stats["changed"] for host, stats in report["hosts"].items()}
         assert set(changed.values()) == {0}, (mode, changed, proc.stdout[-3000:])
     assert json.loads(kubectl("get", "deployment", "web", "-o", "json"))["status"]["readyReplicas"] == 2
+
+
+def status(inventory_dir):
+    """`dockyard status`, and its rows by their first word (a host) and as a list (workloads)."""
+    proc = dockyard("status", "-i", str(inventory_dir / "hosts.yml"), check=False)
+    lines = [line.split() for line in proc.stdout.splitlines() if line.strip()]
+    return proc, {line[0]: line for line in lines}, lines
+
+
+def test_status_shows_the_nodes_the_workloads_and_the_version_and_a_stopped_kubelet(cluster):
+    inventory_dir, _ = cluster
+    proc, rows, lines = status(inventory_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"Kubernetes {VERSION}" in proc.stdout
+    assert rows["node1"] == ["node1", "yes", "active", "control-plane", "yes", VERSION]
+    assert rows["node3"] == ["node3", "yes", "active", "node", "yes", VERSION]
+    assert ["default", "Deployment", "web", "2/2"] in lines
+    assert ["kube-system", "Deployment", "coredns", "2/2"] in lines
+    subprocess.run(["docker", "exec", "dockyard-kube-node3", "systemctl", "stop", "kubelet"], check=True)
+    try:
+        proc, rows, _ = status(inventory_dir)
+        assert proc.returncode == 1, proc.stdout  # unhealthy: a kubelet is not running
+        assert rows["node3"][:3] == ["node3", "yes", "inactive"]
+    finally:
+        subprocess.run(["docker", "exec", "dockyard-kube-node3", "systemctl", "start", "kubelet"], check=True)
+
+
+def on_node(node, script):
+    return subprocess.run(["docker", "exec", f"dockyard-kube-{node}", "sh", "-c", script], capture_output=True,
+                          text=True, check=True).stdout
+
+
+def test_reset_takes_every_host_back_to_bare(cluster):
+    inventory_dir, _ = cluster
+    hosts = str(inventory_dir / "hosts.yml")
+    predicted = dockyard("reset", "-i", hosts, "--check")
+    assert "/etc/kubernetes" in predicted.stdout
+    assert on_node("node1", "test -f /etc/kubernetes/admin.conf && echo kept").strip() == "kept"  # check changed none
+    dockyard("reset", "-i", hosts, "--yes")
+    for node in NODES:
+        left = on_node(node, """
+            for path in /etc/kubernetes /var/lib/kubelet /var/lib/etcd /usr/local/bin/kubelet /usr/local/bin/kubeadm \
+                        /etc/cni/net.d/10-dockyard.conflist /etc/systemd/system/kubelet.service; do
+              [ -e "$path" ] && echo "file $path"
+            done
+            pgrep -l 'kube|etcd' | sed 's/^/process /'
+            ctr -n k8s.io containers ls -q | sed 's/^/container /'
+            ctr -n k8s.io images ls -q | sed 's/^/image /'
+            ip -4 route show root 10.244.0.0/16 | sed 's/^/route /'
+            ip link show cni0 >/dev/null 2>&1 && echo 'link cni0'
+            iptables-save | grep -o 'KUBE-[A-Z-]*' | sort -u | sed 's/^/chain /'
+            true""")
+        assert left == "", f"{node} keeps:\n{left}"
+    report_file = inventory_dir / "reset-again.json"
+    dockyard("reset", "-i", hosts, "--yes", "--json", str(report_file))
+    again = json.loads(report_file.read_text())["hosts"]
+    assert {host: stats["changed"] for host, stats in again.items()} == dict.fromkeys(NODES, 0)

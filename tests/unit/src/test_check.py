@@ -1,6 +1,10 @@
 """`dockyard check`'s inventory rules, decided before anything is sent to a host."""
 
-from dockyard.check import check_addresses, check_groups, check_variables, role_specs
+import json
+import subprocess
+import sys
+
+from dockyard.check import KUBE_PROBE, check_addresses, check_groups, check_variables, kube_problems, role_specs
 from dockyard.collection import collection_module
 
 
@@ -35,3 +39,21 @@ def test_role_variables_are_checked_by_name_and_value_against_the_roles_argument
     problems = [str(p) for p in check_variables(hosts, specs, {})]
     assert problems[0] == "n1: unknown variable engine_sorce. Fix: use engine_source"
     assert len(problems) == 2 and "engine_source" in problems[1] and "docker_hub" in problems[1]
+
+
+def test_the_kubernetes_probe_reads_what_the_kubelet_needs_and_names_each_missing_thing():
+    found = json.loads(subprocess.run([sys.executable, "-c", KUBE_PROBE], capture_output=True, text=True,
+                                      check=True).stdout)  # this machine's own
+    assert set(found) == {"swap", "cgroup2", "init", "br_netfilter", "member", "ports"}
+    assert all(isinstance(port, int) for port in found["ports"])
+    fit = {"swap": 0, "cgroup2": True, "init": "systemd", "br_netfilter": True, "member": False, "ports": [22]}
+    assert kube_problems("node1", {}, fit, control_plane=True) == []
+    unfit = {"swap": 1, "cgroup2": False, "init": "tini", "br_netfilter": False, "member": False,
+             "ports": [22, 2379, 10250]}
+    said = [p.what for p in kube_problems("node1", {}, unfit, control_plane=True)]
+    assert [w.split(" ")[0:3] for w in said] == [
+        ["has", "swap", "on"], ["its", "kernel", "runs"], ["runs", "tini", "as"], ["its", "kernel", "has"],
+        ["port", "2379,", "which"], ["port", "10250,", "which"]]
+    assert len(kube_problems("node2", {"kubernetes_allow_cgroup_v1": True}, unfit, control_plane=False)) == 4
+    assert kube_problems("node1", {}, {**unfit, "swap": 0, "cgroup2": True, "init": "systemd",
+                                       "br_netfilter": True, "member": True}, control_plane=True) == []

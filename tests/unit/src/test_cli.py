@@ -120,3 +120,35 @@ def test_host_keys_are_checked_as_the_inventorys_ssh_options_say():
     assert host_key_settings({"ansible_host_key_checking": False}, "")[1] is False
     files, strict = host_key_settings({"ansible_host_key_checking": True}, "")
     assert strict and files[0].endswith("/.ssh/known_hosts")
+
+
+def test_kubernetes_status_is_healthy_only_with_every_kubelet_node_and_workload_ready(capsys):
+    import json
+
+    from dockyard.cli import print_kubernetes
+
+    def node(name, ready):
+        return {"kind": "Node", "metadata": {"name": name},
+                "status": {"conditions": [{"type": "Ready", "status": ready}], "nodeInfo": {"kubeletVersion": "v1"}}}
+
+    def deployment(ready):
+        return {"kind": "Deployment", "metadata": {"namespace": "default", "name": "web"}, "spec": {"replicas": 2},
+                "status": {"readyReplicas": ready} if ready else {}}
+
+    def state(items, kubelets):
+        return {"kubernetes": [json.dumps({"gitVersion": "v1"}), json.dumps({"items": items})],
+                "kubelets": kubelets, "control_planes": ["cp"]}
+
+    both = {"cp": "active", "n": "active"}
+    assert print_kubernetes(state([node("cp", "True"), node("n", "True"), deployment(2)], both), ["cp", "n"]) == (
+        True, True)
+    assert "default    Deployment  web   2/2" in capsys.readouterr().out
+    assert print_kubernetes(state([node("cp", "True"), node("n", "False"), deployment(2)], both), ["cp", "n"]) == (
+        True, False)
+    assert print_kubernetes(state([node("cp", "True"), node("n", "True"), deployment(0)], both), ["cp", "n"]) == (
+        True, False)
+    assert "0/2" in capsys.readouterr().out
+    assert print_kubernetes(state([node("cp", "True")], {"cp": "active"}), ["cp", "n"]) == (False, False)
+    assert print_kubernetes({"kubernetes": [], "kubelets": both, "control_planes": ["cp"]}, ["cp", "n"]) == (
+        True, False)
+    assert "no control plane's API server answered" in capsys.readouterr().out
