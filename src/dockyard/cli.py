@@ -363,6 +363,8 @@ def cmd_status(args) -> int:
         s["running"] == s["desired"] for s in state["services"])
     reachable = all(row["reachable"] == "yes" for row in rows)
     if kube_hosts & set(result.stats):
+        if rows:
+            print()
         kube_reachable, kube_healthy = print_kubernetes(state, sorted(kube_hosts & set(result.stats)))
         reachable, healthy = reachable and kube_reachable, healthy and kube_healthy
     if not reachable:
@@ -397,7 +399,6 @@ def print_kubernetes(state, hosts: list[str]) -> tuple[bool, bool]:
                      "role": "control-plane" if host in state["control_planes"] else "node",
                      "ready": {"True": "yes", None: "-"}.get(ready, "NO"),
                      "kubelet version": node.get("nodeInfo", {}).get("kubeletVersion", "-")})
-    print()
     print(f"Kubernetes {version['gitVersion']}" if version else "Kubernetes: no control plane's API server answered")
     print_table(rows)
     workloads = [{"namespace": item["metadata"]["namespace"], "kind": item["kind"], "name": item["metadata"]["name"],
