@@ -3,9 +3,10 @@
 Reads the inventory with Ansible's own loader (group_vars and host_vars included), checks the
 groups dockyard's roles rely on, each role variable against its role's argument spec, and
 duplicate addresses; then connects to every host over SSH in parallel (paramiko) and asks for
-python3, and on Kubernetes hosts for what the kubelet and kubeadm need (KUBE_PROBE). Host keys are verified as Ansible's ssh would verify them (known_hosts files and
-StrictHostKeyChecking from the inventory's ssh arguments, Ansible's host_key_checking), before any
-credential is sent. Every problem is reported at once, with the host and the fix.
+python3, and on Kubernetes hosts for what the kubelet and kubeadm need (KUBE_PROBE). Host keys
+are verified as Ansible's ssh would verify them (known_hosts files and StrictHostKeyChecking from
+the inventory's ssh arguments, Ansible's host_key_checking), before any credential is sent. Every
+problem is reported at once, with the host and the fix.
 """
 
 from __future__ import annotations
