@@ -332,10 +332,10 @@ def probe(name: str, host_vars: dict, connection: dict | None = None, kube_role:
         _, stdout, _ = client.exec_command("python3 -c 'import sys; print(sys.version_info[0], sys.version_info[1])'",
                                            timeout=timeout)
         version = stdout.read().decode().split()
-        found = None
+        probed = ("", "")
         if kube_role and len(version) == 2:
-            _, stdout, _ = client.exec_command(f"python3 -c {shlex.quote(KUBE_PROBE)}", timeout=timeout)
-            found = json.loads(stdout.read().decode())
+            _, stdout, stderr = client.exec_command(f"python3 -c {shlex.quote(KUBE_PROBE)}", timeout=timeout)
+            probed = (stdout.read().decode(), stderr.read().decode())
     except paramiko.BadHostKeyException as exc:
         return [Problem(name, f"the SSH host key of {address(name, host_vars)} is not the one in known_hosts "
                              f"({exc.key.fingerprint} answered, {exc.expected_key.fingerprint} expected): the host "
@@ -355,7 +355,15 @@ def probe(name: str, host_vars: dict, connection: dict | None = None, kube_role:
     if len(version) != 2 or (int(version[0]), int(version[1])) < (3, 9):
         return [Problem(name, f"has no python3 >= 3.9 (got: {' '.join(version) or 'none'})",
                         "install python3 (apt-get install python3)")]
-    return kube_problems(name, host_vars, found, kube_role == "control_plane") if found else []
+    if not kube_role:
+        return []
+    try:
+        found = json.loads(probed[0])
+    except ValueError:
+        said = (probed[1].strip().splitlines() or ["no output"])[-1]
+        return [Problem(name, f"the Kubernetes host check (KUBE_PROBE in dockyard/check.py) failed there: {said}",
+                        "run it on the host with python3 to see why, and report it if the host is a normal Debian")]
+    return kube_problems(name, host_vars, found, kube_role == "control_plane")
 
 
 def check(inventory: str, limit: str | None = None, vault=None, connection: dict | None = None,

@@ -57,3 +57,30 @@ def test_the_kubernetes_probe_reads_what_the_kubelet_needs_and_names_each_missin
     assert len(kube_problems("node2", {"kubernetes_allow_cgroup_v1": True}, unfit, control_plane=False)) == 4
     assert kube_problems("node1", {}, {**unfit, "swap": 0, "cgroup2": True, "init": "systemd",
                                        "br_netfilter": True, "member": True}, control_plane=True) == []
+
+
+def test_a_kubernetes_probe_that_fails_on_the_host_is_one_problem_naming_why(monkeypatch):
+    import paramiko
+
+    from dockyard.check import probe
+
+    class Output:
+        def __init__(self, text):
+            self.text = text
+
+        def read(self):
+            return self.text.encode()
+
+    answers = [("3 11\n", ""), ("", "Traceback (most recent call last):\nFileNotFoundError: /proc/swaps\n")]
+
+    class Client:  # answers the two commands the probe sends: python3's version, then KUBE_PROBE
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+        def exec_command(self, command, timeout=None):
+            out, err = answers.pop(0)
+            return None, Output(out), Output(err)
+
+    monkeypatch.setattr(paramiko, "SSHClient", Client)
+    (problem,) = probe("node1", {"ansible_host": "127.0.0.1"}, kube_role="node")
+    assert problem.where == "node1" and problem.what.endswith("failed there: FileNotFoundError: /proc/swaps")
