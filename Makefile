@@ -10,11 +10,12 @@ LOCK    ?= requirements/lock.txt
 
 # The lock holds every package, setuptools (the build backend) among them, so the project itself installs with no
 # resolution and no download beyond the lock.
-$(BIN)/dockyard: pyproject.toml $(LOCK)
+$(BIN)/dockyard: pyproject.toml $(LOCK) requirements/collections.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r $(LOCK)
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python requirements/unpack_collections.py
 	$(BIN)/python requirements/check.py $(LOCK)
 	touch $@
 
@@ -49,6 +50,7 @@ test-latest:
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/pip install --quiet --upgrade pip
 	.venv-latest/bin/pip install --quiet --upgrade -e '.[test]'
+	.venv-latest/bin/python requirements/unpack_collections.py
 	.venv-latest/bin/pip freeze --exclude-editable > .venv-latest/freeze.txt
 	touch .venv-latest/bin/dockyard
 	$(MAKE) VENV=.venv-latest LOCK=pyproject.toml lint unit sanity

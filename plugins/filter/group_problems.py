@@ -13,7 +13,7 @@ description:
     C(swarm_managers), C(swarm_workers), C(registry) and C(builders) only hosts from it; no host is both a swarm
     manager and a worker; a swarm has an odd number of managers.
   - A Kubernetes cluster - C(kube_control_plane) (an odd number of hosts, for etcd's quorum) and C(kube_nodes), no
-    host in both and none of them in C(docker_hosts).
+    host in both and none of them a swarm member (one may be in C(docker_hosts), to run the registry or build).
   - Returns one line per problem, naming the host (or C(inventory)), what is wrong and the fix; empty when the
     groups are right.
 options:
@@ -59,9 +59,12 @@ def group_problems(groups):
                          "use 1, 3 or 5 control plane hosts"))
     for host in sorted(control_planes & nodes):
         problems.append((host, "is in both kube_control_plane and kube_nodes", "keep it in one of them"))
-    for host in sorted((control_planes | nodes) & docker_hosts):
-        problems.append((host, "is in docker_hosts and in a Kubernetes group: Docker Engine and the kubelet "
-                               "would share its containerd", "run Swarm and Kubernetes on hosts of their own"))
+    # An Engine beside the kubelet (the registry's host, a builder) shares containerd in its own namespace; a
+    # swarm member beside kube-proxy would have two service meshes fighting over one host's iptables.
+    swarm = groups.get("swarm_managers", set()) | groups.get("swarm_workers", set())
+    for host in sorted((control_planes | nodes) & swarm):
+        problems.append((host, "is in a swarm group and in a Kubernetes group: their service meshes would share "
+                               "its iptables", "run Swarm and Kubernetes on hosts of their own"))
     for name in GROUPS_IN_DOCKER_HOSTS:
         for host in sorted(groups.get(name, set()) - docker_hosts):
             problems.append((host, f"is in {name} but not in docker_hosts", f"add {host} to docker_hosts"))

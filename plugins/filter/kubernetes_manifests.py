@@ -46,6 +46,11 @@ options:
   pull_secret:
     description: Name of an image pull secret (kubectl create secret docker-registry) every pod uses.
     type: str
+  registry_auth:
+    description:
+      - A registry login (C(address), C(username), C(password)) rendered as the image pull secret every pod uses
+        (named O(pull_secret), else C(registry-pull)), a C(kubernetes.io/dockerconfigjson) Secret.
+    type: dict
 """
 
 EXAMPLES = r"""

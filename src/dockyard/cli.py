@@ -56,15 +56,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
 
     deploy = commands.add_parser("deploy", parents=[inventory, hosts, run_options],
-                                 help="deploy a compose stack to the swarm (playbooks/deploy.yml)",
+                                 help="deploy a compose stack to the swarm or the Kubernetes cluster "
+                                      "(playbooks/deploy.yml)",
                                  description="Deploy a compose file as a stack from the first swarm manager: only "
                                              "changed services are updated, then dockyard waits until every replica "
-                                             "runs and rolls updated services back if they do not come up. "
+                                             "runs and rolls updated services back if they do not come up. With "
+                                             "--to kubernetes, render it as `dockyard render` does and apply it "
+                                             "through the API server (server-side apply), wait for every rollout "
+                                             "and remove what the stack no longer has. "
                                              "Role variables such as stack_wait_timeout=60 or stack_rollback=false "
                                              "go in with -e.")
     deploy.add_argument("stack_file", type=Path, metavar="STACK_FILE", help="compose file of the stack")
     deploy.add_argument("-n", "--name", help="stack name (default: the compose file's directory name)")
     deploy.add_argument("--absent", action="store_true", help="remove the stack instead")
+    deploy.add_argument("--to", choices=["swarm", "kubernetes"], default="swarm",
+                        help="the swarm_managers' swarm (default) or the kube_control_plane's cluster")
     deploy.set_defaults(func=cmd_deploy)
     render = commands.add_parser(
         "render", parents=[verbose], help="render a compose stack as Kubernetes manifests, validated",
@@ -315,7 +321,7 @@ def cmd_deploy(args) -> int:
         raise UsageError(f"{args.stack_file}: a compose file is a mapping whose services: maps each service's name "
                          "to its keys")
     stack = {"name": args.name or stack_file.parent.name, "compose_file": str(stack_file),
-             "state": "absent" if args.absent else "present"}
+             "state": "absent" if args.absent else "present", "to": args.to}
     return finish(run("deploy.yml", args, extra_vars=[json.dumps({"stacks": [stack]}), *args.extra_vars]),
                   "deploy.yml", args)
 

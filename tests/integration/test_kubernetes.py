@@ -2,17 +2,19 @@
 `dockyard up` make one control plane and two nodes from the pinned bundle, and the cluster itself says it works:
 every node Ready at the pinned version, /readyz ok, a pod on one node reaching a Service by its name, served by
 pods on the others; a second run changes nothing; `dockyard status` shows the cluster; `dockyard reset` leaves the
-hosts bare."""
+hosts bare. The sample compose stack deploys to it from the lab's registry (`dockyard deploy --to kubernetes`)."""
 
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
-from conftest import dockyard, fresh_lab
+import yaml
+from conftest import EXAMPLES, address, dockyard, fresh_lab
 
 from dockyard.collection import state_root
 
@@ -93,6 +95,47 @@ def test_a_pod_reaches_a_service_by_name_across_nodes(cluster):
     assert service_ip in out, out  # the name resolved by CoreDNS to the Service's address
     served = {line for line in out.splitlines() if line.startswith("served-by-")}
     assert served and served <= {f"served-by-{p['metadata']['name']}" for p in pods}, out
+
+
+def test_the_sample_stack_is_served_from_the_registrys_images_and_changes_only_what_changed(cluster, tmp_path):
+    inventory_dir, _ = cluster
+    shutil.copytree(EXAMPLES / "web", tmp_path / "web")
+    compose_file = tmp_path / "web" / "compose.yml"
+
+    def deploy(name, *mode):
+        report_file = tmp_path / f"{name}.json"
+        dockyard("deploy", str(compose_file), "-n", "web", "--to", "kubernetes", "-i", str(inventory_dir / "hosts.yml"),
+                 "--json", str(report_file), *mode)
+        return json.loads(report_file.read_text())["hosts"]["node1"]["changed"]
+
+    def workloads():
+        items = json.loads(kubectl("-n", "web", "get", "deployments,daemonsets", "-o", "json"))["items"]
+        return {item["metadata"]["name"]: (item["metadata"]["generation"], item["spec"].get("replicas"))
+                for item in items}
+
+    assert deploy("first") > 0
+    # Every node that runs pods serves the page on its host port (the control plane keeps its NoSchedule taint).
+    for node in NODES[1:]:
+        reply = subprocess.run(["curl", "-s", "-m", "5", f"http://{address(f'dockyard-kube-{node}')}:8080/"],
+                               capture_output=True, text=True, check=False).stdout
+        assert "Hello from a dockyard stack." in reply, node
+    api = json.loads(kubectl("-n", "web", "get", "pods", "-l", "app.kubernetes.io/name=api", "-o", "json"))["items"]
+    assert len({pod["spec"]["nodeName"] for pod in api}) == 2  # max_replicas_per_node: 1
+    registry = f"{address('dockyard-kube-node3')}:5000/web:1"  # pulled from the lab's registry, with its login
+    assert {pod["spec"]["containers"][0]["image"] for pod in api} == {registry}
+    assert deploy("again") == 0
+    before = workloads()
+    assert before["api"][1] == 2
+
+    compose = yaml.safe_load(compose_file.read_text())
+    compose["services"]["api"]["deploy"]["replicas"] = 1
+    compose_file.write_text(yaml.safe_dump(compose))
+    assert deploy("predicted", "--check") == 1
+    assert workloads() == before  # the API server's dry run changed nothing
+    assert deploy("scaled") == 1
+    after = workloads()
+    assert after["api"] == (before["api"][0] + 1, 1)
+    assert after["web"] == before["web"]  # exactly that change
 
 
 def test_check_mode_and_a_second_run_change_nothing_and_a_changed_copy_is_put_back(cluster):

@@ -31,6 +31,8 @@ N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
      0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
 TOKEN_SECONDS = 300
+# The largest OAuth2 form read (an account, a password and a few scopes fit in far less).
+MAX_FORM = 65536
 
 
 def add(p, q):
@@ -129,8 +131,22 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server's name
         url = urlsplit(self.path)
         if url.path != "/token":
-            return self.answer(404, {"errors": [{"code": "NOT_FOUND", "message": "only /token is served"}]})
+            return self.not_found()
         user, password = self.basic_auth()
+        return self.grant(user, password, parse_qs(url.query).get("scope", []))
+
+    def do_POST(self):  # noqa: N802 - http.server's name
+        """The OAuth2 form of the request (containerd's, with a login): grant_type=password, the account in the
+        form. Other grants (a refresh token) get 400, on which clients ask again with GET."""
+        if urlsplit(self.path).path != "/token":
+            return self.not_found()
+        length = int(self.headers.get("Content-Length") or 0)
+        form = parse_qs(self.rfile.read(min(length, MAX_FORM)).decode("utf-8", "replace"))
+        if form.get("grant_type") != ["password"]:
+            return self.answer(400, {"error": "unsupported_grant_type"})
+        return self.grant(form.get("username", [""])[0], form.get("password", [""])[0], form.get("scope", []))
+
+    def grant(self, user, password, scopes):
         account = self.config["accounts"].get(user)
         # A verified password is remembered by its hash only, so PBKDF2 runs once per account and password.
         proof = hashlib.sha256(f"{user}\0{password}".encode()).hexdigest()
@@ -140,10 +156,12 @@ class Handler(BaseHTTPRequestHandler):
                                {"WWW-Authenticate": 'Basic realm="dockyard registry"'})
         self.verified[user] = proof
         now = int(time.time())
-        jwt = token(self.config, self.key, user, granted(parse_qs(url.query).get("scope", []), account["actions"]),
-                    now)
+        jwt = token(self.config, self.key, user, granted(scopes, account["actions"]), now)
         return self.answer(200, {"token": jwt, "access_token": jwt, "expires_in": TOKEN_SECONDS,
                                  "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))})
+
+    def not_found(self):
+        return self.answer(404, {"errors": [{"code": "NOT_FOUND", "message": "only /token is served"}]})
 
     def basic_auth(self):
         kind, _sep, value = (self.headers.get("Authorization") or "").partition(" ")
@@ -165,7 +183,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def log_message(self, format, *args):  # noqa: A002 - http.server's signature
-        # The request line names the account and scope, never the password (it travels in a header).
+        # The request line names the scope, never the password (it travels in a header or the form).
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 

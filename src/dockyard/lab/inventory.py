@@ -34,7 +34,9 @@ class LabHost:
         container's own overlay root: /var/lib/docker for the Engine (/var/lib/containerd on a Kubernetes node),
         /srv for data the roles move there."""
         runtime = "/var/lib/containerd" if self.kubernetes else "/var/lib/docker"
-        return {f"{self.container}-docker": runtime, f"{self.container}-srv": "/srv"}
+        # A Kubernetes host may run an Engine too (the lab's registry host does).
+        engine = {f"{self.container}-engine": "/var/lib/docker"} if self.kubernetes else {}
+        return {f"{self.container}-docker": runtime, **engine, f"{self.container}-srv": "/srv"}
 
 
 @dataclass(frozen=True)
@@ -119,21 +121,9 @@ def inventory(spec: LabSpec, hosts: list[LabHost], gateway: str = "") -> dict:
         return kubernetes_inventory(spec, hosts, gateway)
     names = [h.name for h in hosts]
     managers, workers = names[: spec.managers], names[spec.managers:]
-    password_file = spec.password_path.resolve()
     return {
         "all": {
-            "vars": {
-                **connection_vars(spec),
-                # The registry and the images, built here: no public registry is reachable from the lab.
-                "registry_password": f"{{{{ lookup('ansible.builtin.file', '{password_file}') }}}}",
-                "registry_image": "dockyard/registry:2.8",
-                "registry_image_context": str((spec.images_dir / "registry").resolve()),
-                "images_build": [
-                    {"name": "busybox", "tag": "1", "context": str((spec.images_dir / "busybox").resolve())},
-                    {"name": "web", "tag": "1", "context": str(collection_root() / "examples" / "stacks" / "web"),
-                     "build_args": {"BASE": "{{ registry_endpoint }}/busybox:1"}},
-                ],
-            },
+            "vars": {**connection_vars(spec), **registry_vars(spec)},
             "children": {
                 "docker_hosts": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts}},
                 "swarm_managers": {"hosts": dict.fromkeys(managers)},
@@ -142,6 +132,20 @@ def inventory(spec: LabSpec, hosts: list[LabHost], gateway: str = "") -> dict:
                 "builders": {"hosts": dict.fromkeys(names[:1])},
             },
         }
+    }
+
+
+def registry_vars(spec: LabSpec) -> dict:
+    """The registry and the images, built in the lab: no public registry is reachable from it."""
+    return {
+        "registry_password": f"{{{{ lookup('ansible.builtin.file', '{spec.password_path.resolve()}') }}}}",
+        "registry_image": "dockyard/registry:2.8",
+        "registry_image_context": str((spec.images_dir / "registry").resolve()),
+        "images_build": [
+            {"name": "busybox", "tag": "1", "context": str((spec.images_dir / "busybox").resolve())},
+            {"name": "web", "tag": "1", "context": str(collection_root() / "examples" / "stacks" / "web"),
+             "build_args": {"BASE": "{{ registry_endpoint }}/busybox:1"}},
+        ],
     }
 
 
@@ -160,6 +164,7 @@ def connection_vars(spec: LabSpec) -> dict:
 
 def kubernetes_inventory(spec: LabSpec, hosts: list[LabHost], gateway: str) -> dict:
     """A Kubernetes cluster of lab hosts, with the settings this machine needs (docs/kubernetes.md)."""
+    names = [h.name for h in hosts]
     return {"all": {
         "vars": dict(connection_vars(spec), **{
             # This kernel is cgroup v1, which Kubernetes takes only when told to.
@@ -169,10 +174,15 @@ def kubernetes_inventory(spec: LabSpec, hosts: list[LabHost], gateway: str) -> d
             # A lab host's resolv.conf is Docker's 127.0.0.11, a loop for CoreDNS; this machine answers no DNS,
             # so names outside the cluster fail in the lab instead of leaving it.
             "kubernetes_upstream_nameservers": [gateway],
-        }),
+        }, **registry_vars(spec)),
         "children": {
             "kube_control_plane": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts[: spec.managers]}},
             "kube_nodes": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts[spec.managers:]}},
+            # The last host also runs an Engine with the registry and builds the images the cluster pulls, as a
+            # small site keeps its registry on one of its servers.
+            "docker_hosts": {"hosts": dict.fromkeys(names[-1:])},
+            "registry": {"hosts": dict.fromkeys(names[-1:])},
+            "builders": {"hosts": dict.fromkeys(names[-1:])},
         },
     }}
 

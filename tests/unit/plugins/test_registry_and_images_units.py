@@ -8,6 +8,8 @@ import os
 import tarfile
 import threading
 import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -242,3 +244,46 @@ def test_registry_requests_log_in_through_the_token_server_as_the_engine_does():
         assert refused.value.code == 401
     finally:
         server.shutdown()
+
+
+def test_the_token_server_answers_containerds_oauth2_form_as_it_answers_basic_auth():
+    """containerd, given a login, POSTs grant_type=password (docker's GET with Basic auth is its fallback only for
+    some statuses): the token server grants the same scopes either way, and refuses a wrong password."""
+    server = load_token_server()
+    accounts = registry_accounts([{"name": "puller", "password": "s3cret-password", "actions": ["pull"]}], "reg",
+                                 iterations=1000)
+    key = ec.generate_private_key(ec.SECP256R1())
+    server.Handler.config = {"accounts": accounts, "issuer": "dockyard", "service": "reg",
+                             "cert": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}
+    server.Handler.key = key.private_numbers().private_value
+    server.Handler.log_message = lambda *args: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), server.Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/token"
+
+    def post(**form):
+        request = urllib.request.Request(url, data=urllib.parse.urlencode(form).encode(), method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def access(jwt):
+        claims = jwt.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["access"]
+
+    try:
+        status, body = post(grant_type="password", username="puller", password="s3cret-password", service="reg",
+                            scope="repository:web:pull,push", client_id="containerd-client")
+        assert status == 200
+        assert access(body["access_token"]) == [{"type": "repository", "name": "web", "actions": ["pull"]}]
+        basic = base64.b64encode(b"puller:s3cret-password").decode()
+        with urllib.request.urlopen(urllib.request.Request(
+                f"{url}?service=reg&scope=repository:web:pull", headers={"Authorization": f"Basic {basic}"}),
+                timeout=10) as response:
+            assert access(json.load(response)["token"]) == access(body["access_token"])
+        assert post(grant_type="password", username="puller", password="wrong", scope="repository:web:pull")[0] == 401
+        assert post(grant_type="refresh_token", refresh_token="x") == (400, {"error": "unsupported_grant_type"})
+    finally:
+        httpd.shutdown()

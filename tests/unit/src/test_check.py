@@ -25,6 +25,20 @@ def test_groups_need_docker_hosts_an_odd_manager_count_and_one_role_per_host():
     assert [p.where for p in check_groups({})] == ["inventory"]  # no docker_hosts at all
 
 
+def test_a_kubernetes_host_may_run_an_engine_but_not_join_a_swarm():
+    cluster = {"kube_control_plane": {"cp"}, "kube_nodes": {"n1", "n2"}}
+    # The registry's host in the cluster: an Engine beside the kubelet.
+    assert check_groups({**cluster, "docker_hosts": {"n2"}, "registry": {"n2"}, "builders": {"n2"}}) == []
+    problems = [str(p) for p in check_groups({**cluster, "kube_control_plane": {"cp", "x"}, "docker_hosts": {"n1", "m"},
+                                              "swarm_managers": {"m"}, "swarm_workers": {"n1"}})]
+    assert problems == [
+        "inventory: kube_control_plane has 2 hosts (cp, x); etcd needs an odd number. Fix: use 1, 3 or 5 control "
+        "plane hosts",
+        "n1: is in a swarm group and in a Kubernetes group: their service meshes would share its iptables. Fix: run "
+        "Swarm and Kubernetes on hosts of their own",
+    ]
+
+
 def test_two_hosts_on_one_address_and_port_are_named_together():
     hosts = {"a": {"ansible_host": "10.0.0.1"}, "b": {"ansible_host": "10.0.0.1"},
              "c": {"ansible_host": "10.0.0.1", "ansible_port": 2222}, "10.0.0.2": {}}
