@@ -31,6 +31,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 KIND_ORDER = ["Namespace", "NetworkPolicy", "ConfigMap", "Secret", "PersistentVolumeClaim", "Service",
               "Deployment", "DaemonSet"]
+CONTROL_PLANE = "node-role.kubernetes.io/control-plane"
+CONTROL_PLANE_ONLY = {"key": CONTROL_PLANE, "operator": "Exists"}
 CONSTRAINT = re.compile(r"^\s*(node\.[\w.-]+)\s*(==|!=)\s*(\S+)\s*$")
 NODE_KEYS = {"node.hostname": "kubernetes.io/hostname", "node.platform.os": "kubernetes.io/os",
              "node.platform.arch": "kubernetes.io/arch"}
@@ -250,7 +252,8 @@ class Renderer:
             self.resources(f"{where}.deploy.resources", deploy["resources"], container)
         if self.pull_secret:
             pod["imagePullSecrets"] = [{"name": self.pull_secret}]
-        self.placement(f"{where}.deploy.placement", deploy.get("placement") or {}, pod, selector)
+        mode = deploy.get("mode", "replicated")
+        self.placement(f"{where}.deploy.placement", deploy.get("placement") or {}, pod, selector, mode)
         self.restart(f"{where}.deploy.restart_policy", deploy.get("restart_policy") or {})
         if deploy.get("rollback_config"):
             self.refuse(f"{where}.deploy.rollback_config", "Kubernetes rolls back only on request (kubectl rollout "
@@ -259,17 +262,14 @@ class Renderer:
         if pod_annotations:
             template["metadata"]["annotations"] = pod_annotations
         workload = {"selector": {"matchLabels": selector}, "template": template}
-        mode = deploy.get("mode", "replicated")
-        strategy = self.update(f"{where}.deploy.update_config", deploy.get("update_config") or {}, mode, workload)
+        strategy = self.update(f"{where}.deploy.update_config", deploy.get("update_config") or {}, workload)
         annotations = key_value_list(deploy.get("labels"), f"{where}.deploy.labels") or None
         if mode == "global":
-            if strategy:
-                workload["updateStrategy"] = strategy
+            workload["updateStrategy"] = strategy
             self.add("DaemonSet", "apps/v1", self.meta(svc, svc, annotations), spec=workload)
         else:
             workload = dict({"replicas": int(deploy.get("replicas", 1))}, **workload)
-            if strategy:
-                workload["strategy"] = strategy
+            workload["strategy"] = strategy
             self.add("Deployment", "apps/v1", self.meta(svc, svc, annotations), spec=workload)
         self.service_object(svc, where, deploy, ports, selector)
 
@@ -403,7 +403,7 @@ class Renderer:
         if out:
             container["resources"] = out
 
-    def placement(self, where, spec, pod, selector):
+    def placement(self, where, spec, pod, selector, mode):
         terms = []
         for index, constraint in enumerate(spec.get("constraints") or []):
             match = CONSTRAINT.match(str(constraint))
@@ -413,7 +413,7 @@ class Renderer:
                 continue
             attribute, op, value = match.groups()
             if attribute == "node.role":
-                terms.append({"key": "node-role.kubernetes.io/control-plane",
+                terms.append({"key": CONTROL_PLANE,
                               "operator": "Exists" if (op == "==") == (value == "manager") else "DoesNotExist"})
             elif attribute.startswith("node.labels."):
                 terms.append({"key": attribute[len("node.labels."):], "operator": "In" if op == "==" else "NotIn",
@@ -424,6 +424,11 @@ class Renderer:
                               "values": [value]})
             else:
                 self.refuse(path, f"{attribute} has no Kubernetes node label")
+        # Swarm runs a global service's tasks on managers too, and a service placed on managers only there: their
+        # pods tolerate the control planes' NoSchedule taint (other pods keep off the control planes, as kubeadm
+        # means them to).
+        if mode == "global" or CONTROL_PLANE_ONLY in terms:
+            pod["tolerations"] = [{"key": CONTROL_PLANE, "operator": "Exists", "effect": "NoSchedule"}]
         if terms:
             pod.setdefault("affinity", {})["nodeAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": {
                 "nodeSelectorTerms": [{"matchExpressions": terms}]}}
@@ -462,10 +467,10 @@ class Renderer:
                 self.refuse(f"{where}.{key}", "Kubernetes restarts a failing container without a limit")
         self.unknown(where, spec, ("condition", "delay", "max_attempts", "window"))
 
-    def update(self, where, spec, mode, workload):
-        """update_config as a rolling update strategy; minReadySeconds from delay and monitor."""
-        if not spec:
-            return None
+    def update(self, where, spec, workload):
+        """update_config as a rolling update strategy; minReadySeconds from delay and monitor. Without one, Swarm's
+        own defaults (one task at a time, stopped first), not Kubernetes' (a quarter surged): a service that keeps
+        one replica per node on as many nodes as it has replicas could not surge, and would never roll out."""
         parallelism = int(spec.get("parallelism", 1))
         amount = parallelism if parallelism > 0 else "100%"
         first = spec.get("order", "stop-first")

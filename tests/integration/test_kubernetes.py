@@ -4,9 +4,11 @@ every node Ready at the pinned version, /readyz ok, a pod on one node reaching a
 pods on the others; a second run changes nothing; `dockyard status` shows the cluster; `dockyard reset` leaves the
 hosts bare. The sample compose stack deploys to it from the lab's registry (`dockyard deploy --to kubernetes`)."""
 
+import base64
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import time
@@ -97,25 +99,62 @@ def test_a_pod_reaches_a_service_by_name_across_nodes(cluster):
     assert served and served <= {f"served-by-{p['metadata']['name']}" for p in pods}, out
 
 
-def test_the_sample_stack_is_served_from_the_registrys_images_and_changes_only_what_changed(cluster, tmp_path):
+class Stack:
+    """The sample stack deployed to the cluster from a copy whose api has a planted secret, and every report and
+    output of its deploys."""
+
+    def __init__(self, inventory_dir, work):
+        shutil.copytree(EXAMPLES / "web", work / "web")
+        self.work, self.inventory = work, str(inventory_dir / "hosts.yml")
+        self.compose_file = work / "web" / "compose.yml"
+        self.planted = "planted-" + secrets.token_hex(12)
+        compose = self.compose()
+        compose["services"]["api"]["secrets"] = ["token"]
+        compose["secrets"] = {"token": {"content": self.planted}}
+        self.write(compose)
+        self.reports, self.outputs, self.started = [], [], time.time()
+
+    def compose(self):
+        return yaml.safe_load(self.compose_file.read_text())
+
+    def write(self, compose):
+        self.compose_file.write_text(yaml.safe_dump(compose))
+
+    def deploy(self, *mode, check=True):
+        """`dockyard deploy --to kubernetes` with these options: how many changed, and the run."""
+        self.reports.append(self.work / f"deploy-{len(self.reports)}.json")
+        proc = dockyard("deploy", str(self.compose_file), "-n", "web", "--to", "kubernetes", "-i", self.inventory,
+                        "--json", str(self.reports[-1]), *mode, check=check)
+        self.outputs.append(proc)
+        return json.loads(self.reports[-1].read_text())["hosts"]["node1"]["changed"], proc
+
+
+@pytest.fixture(scope="module")
+def web(cluster, tmp_path_factory):
     inventory_dir, _ = cluster
-    shutil.copytree(EXAMPLES / "web", tmp_path / "web")
-    compose_file = tmp_path / "web" / "compose.yml"
+    stack = Stack(inventory_dir, tmp_path_factory.mktemp("web"))
+    stack.first = stack.deploy()[0]
+    return stack
 
-    def deploy(name, *mode):
-        report_file = tmp_path / f"{name}.json"
-        dockyard("deploy", str(compose_file), "-n", "web", "--to", "kubernetes", "-i", str(inventory_dir / "hosts.yml"),
-                 "--json", str(report_file), *mode)
-        return json.loads(report_file.read_text())["hosts"]["node1"]["changed"]
 
-    def workloads():
-        items = json.loads(kubectl("-n", "web", "get", "deployments,daemonsets", "-o", "json"))["items"]
-        return {item["metadata"]["name"]: (item["metadata"]["generation"], item["spec"].get("replicas"))
-                for item in items}
+def workloads():
+    items = json.loads(kubectl("-n", "web", "get", "deployments,daemonsets", "-o", "json"))["items"]
+    return {item["metadata"]["name"]: (item["metadata"]["generation"], item["spec"].get("replicas"))
+            for item in items}
 
-    assert deploy("first") > 0
-    # Every node that runs pods serves the page on its host port (the control plane keeps its NoSchedule taint).
-    for node in NODES[1:]:
+
+def running(name):
+    """The stack's running pods of one service: {uid: image}."""
+    pods = json.loads(kubectl("-n", "web", "get", "pods", "-l", f"app.kubernetes.io/name={name}",
+                              "--field-selector=status.phase=Running", "-o", "json"))["items"]
+    return {pod["metadata"]["uid"]: pod["spec"]["containers"][0]["image"] for pod in pods
+            if "deletionTimestamp" not in pod["metadata"]}
+
+
+def test_the_sample_stack_is_served_from_the_registrys_images_and_changes_only_what_changed(web):
+    assert web.first > 0
+    # Every host serves the page on its host port: web is global, so its pods tolerate the control plane's taint.
+    for node in NODES:
         reply = subprocess.run(["curl", "-s", "-m", "5", f"http://{address(f'dockyard-kube-{node}')}:8080/"],
                                capture_output=True, text=True, check=False).stdout
         assert "Hello from a dockyard stack." in reply, node
@@ -123,19 +162,76 @@ def test_the_sample_stack_is_served_from_the_registrys_images_and_changes_only_w
     assert len({pod["spec"]["nodeName"] for pod in api}) == 2  # max_replicas_per_node: 1
     registry = f"{address('dockyard-kube-node3')}:5000/web:1"  # pulled from the lab's registry, with its login
     assert {pod["spec"]["containers"][0]["image"] for pod in api} == {registry}
-    assert deploy("again") == 0
+    assert web.deploy()[0] == 0
     before = workloads()
     assert before["api"][1] == 2
 
-    compose = yaml.safe_load(compose_file.read_text())
+    compose = web.compose()
     compose["services"]["api"]["deploy"]["replicas"] = 1
-    compose_file.write_text(yaml.safe_dump(compose))
-    assert deploy("predicted", "--check") == 1
+    web.write(compose)
+    assert web.deploy("--check", "--diff")[0] == 1
     assert workloads() == before  # the API server's dry run changed nothing
-    assert deploy("scaled") == 1
+    assert web.deploy()[0] == 1
     after = workloads()
     assert after["api"] == (before["api"][0] + 1, 1)
     assert after["web"] == before["web"]  # exactly that change
+
+
+def test_a_rollout_that_does_not_come_up_is_rolled_back_and_the_service_keeps_running(web):
+    before = running("api")
+    assert before and set(before.values()) == {f"{address('dockyard-kube-node3')}:5000/web:1"}
+    good = web.compose()
+    broken = web.compose()
+    broken["services"]["api"]["image"] = "${DOCKYARD_REGISTRY}/web:absent"  # never built: pulls fail
+    web.write(broken)
+    try:
+        _, proc = web.deploy("-e", "stack_wait_timeout=20", check=False)
+    finally:
+        web.write(good)
+    assert proc.returncode != 0
+    assert "Deployment api did not roll out within 20 s" in proc.stdout, proc.stdout[-3000:]
+    assert "rolled back to its previous version" in proc.stdout and "describe deployment api" in proc.stdout
+    # One replica at a time was stopped for the new version, as on the swarm (no update_config): the others ran
+    # throughout, and the rollback brought the stopped one back at the old version.
+    after = running("api")
+    assert len(after) == len(before) and set(after.values()) == set(before.values())
+    assert len(set(after) & set(before)) >= len(before) - 1
+    api = json.loads(kubectl("-n", "web", "get", "deployment", "api", "-o", "json"))
+    assert api["spec"]["template"]["spec"]["containers"][0]["image"].endswith("/web:1")
+    assert api["status"].get("readyReplicas") == api["spec"]["replicas"] == len(before)
+    assert api["status"].get("unavailableReplicas") is None  # the broken replica set was scaled to nothing
+    # The good file again: api's fields go back to dockyard's field manager from the rollback's patch.
+    assert web.deploy()[0] == 1
+
+
+def test_the_planted_secret_is_in_no_journal_log_report_or_output(web):
+    token = json.loads(kubectl("-n", "web", "get", "secret", "token", "-o", "json"))["data"]["token"]
+    assert base64.b64decode(token).decode() == web.planted  # the secret reached the cluster
+    pull = json.loads(base64.b64decode(json.loads(kubectl("-n", "web", "get", "secret", "registry-pull", "-o",
+                                                          "json"))["data"][".dockerconfigjson"]))
+    (login,) = pull["auths"].values()
+    markers = {"planted": web.planted, "pull password": login["password"]}
+    places = {f"{node} journal": on_node(node, "journalctl --no-pager -o cat") for node in NODES}
+    places.update({str(log): log.read_text(errors="replace") for log in (state_root() / "logs").glob("*.log")
+                   if log.stat().st_mtime >= web.started})
+    places.update({str(report): report.read_text() for report in web.reports})
+    places.update({f"output {index}": proc.stdout + proc.stderr for index, proc in enumerate(web.outputs)})
+    assert len(places) > len(NODES) + 3
+    hits = [f"{name} in {place}" for name, value in markers.items() for place, text in places.items()
+            if value in text]
+    assert hits == []
+
+
+def test_what_the_stack_no_longer_has_is_removed_and_nothing_else(web):
+    compose = web.compose()
+    del compose["services"]["api"]["secrets"], compose["secrets"]
+    web.write(compose)
+    before = workloads()
+    assert web.deploy()[0] == 2  # the Secret gone, and api without it
+    assert kubectl("-n", "web", "get", "secret", "token", check=False) == ""
+    assert kubectl("-n", "web", "get", "secret", "registry-pull", "-o", "name") == "secret/registry-pull\n"
+    after = workloads()
+    assert after["api"][0] == before["api"][0] + 1 and after["web"] == before["web"]
 
 
 def test_check_mode_and_a_second_run_change_nothing_and_a_changed_copy_is_put_back(cluster):

@@ -99,6 +99,14 @@ def test_each_service_says_what_the_compose_file_says(name):
             "requiredDuringSchedulingIgnoredDuringExecution", {}).get("nodeSelectorTerms") or [{}])[0].get(
             "matchExpressions", [])
         assert len(expressions) == len(constraints)
+        # Where Swarm would run tasks on managers, the pods tolerate the control planes' taint; nowhere else.
+        on_managers = deploy.get("mode") == "global" or any(
+            "".join(str(c).split()) == "node.role==manager" for c in constraints)
+        assert pod.get("tolerations") == ([{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists",
+                                            "effect": "NoSchedule"}] if on_managers else None), svc
+        if not deploy.get("update_config"):  # Swarm's defaults: one at a time, stopped first
+            assert workload["spec"]["updateStrategy" if workload["kind"] == "DaemonSet" else "strategy"] == {
+                "type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}, svc
         limits = (deploy.get("resources") or {}).get("limits") or {}
         if "memory" in limits:
             assert container["resources"]["limits"]["memory"] == str(size_bytes(limits["memory"], ""))
