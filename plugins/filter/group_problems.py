@@ -12,8 +12,9 @@ description:
   - Checks the groups dockyard's roles rely on - C(docker_hosts) holds every host that gets Docker Engine, and
     C(swarm_managers), C(swarm_workers), C(registry) and C(builders) only hosts from it; no host is both a swarm
     manager and a worker; a swarm has an odd number of managers.
-  - A Kubernetes cluster - C(kube_control_plane) (an odd number of hosts, for etcd's quorum) and C(kube_nodes), no
-    host in both and none of them a swarm member (one may be in C(docker_hosts), to run the registry or build).
+  - A Kubernetes cluster - C(kube_control_plane) (an odd number of hosts, for etcd's quorum) and C(kube_nodes) (a
+    control plane in both runs pods, as with kubespray), none of them a swarm member (one may be in
+    C(docker_hosts), to run the registry or build).
   - Returns one line per problem, naming the host (or C(inventory)), what is wrong and the fix; empty when the
     groups are right.
 options:
@@ -57,8 +58,6 @@ def group_problems(groups):
         problems.append(("inventory", f"kube_control_plane has {len(control_planes)} hosts "
                          f"({', '.join(sorted(control_planes))}); etcd needs an odd number",
                          "use 1, 3 or 5 control plane hosts"))
-    for host in sorted(control_planes & nodes):
-        problems.append((host, "is in both kube_control_plane and kube_nodes", "keep it in one of them"))
     # An Engine beside the kubelet (the registry's host, a builder) shares containerd in its own namespace; a
     # swarm member beside kube-proxy would have two service meshes fighting over one host's iptables.
     swarm = groups.get("swarm_managers", set()) | groups.get("swarm_workers", set())

@@ -2,9 +2,11 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -66,6 +68,32 @@ def dockyard(*args, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"dockyard {' '.join(args)} exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def killed_at(args, markers, delay=0.0):
+    """Start `dockyard ARGS` and SIGKILL the runner and its ansible-playbook (each its own process group) once
+    progress lines holding each of ``markers`` (in that order) have shown, ``delay`` seconds later; its output."""
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    pending = [markers] if isinstance(markers, str) else list(markers)
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if pending[0] in line:
+            pending.pop(0)
+            if not pending:
+                break
+    else:
+        proc.wait()
+        raise AssertionError(f"the run ended before {pending[0]!r}:\n{''.join(seen)[-3000:]}")
+    time.sleep(delay)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    for pid in [proc.pid, *map(int, children)]:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    return "".join(seen)
 
 
 def quiet(proc, what):

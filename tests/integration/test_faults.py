@@ -17,6 +17,7 @@ import time
 import uuid
 from pathlib import Path
 
+import conftest
 import pytest
 import yaml
 from conftest import EXAMPLES, address, dockyard, fresh_lab, on_host
@@ -73,29 +74,8 @@ def changed(hosts):
 
 
 def killed_at(inventory, markers, *args, delay=0.0):
-    """Start `dockyard up` and SIGKILL the runner and its ansible-playbook (each its own process group) once
-    progress lines holding each of ``markers`` (in that order) have shown, ``delay`` seconds later."""
-    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "up", "-i", inventory, "-e", STACKS, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    pending = [markers] if isinstance(markers, str) else list(markers)
-    seen = []
-    for line in proc.stdout:
-        seen.append(line)
-        if pending[0] in line:
-            pending.pop(0)
-            if not pending:
-                break
-    else:
-        proc.wait()
-        raise AssertionError(f"the run ended before {pending[0]!r}:\n{''.join(seen)[-3000:]}")
-    time.sleep(delay)
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    for pid in [proc.pid, *map(int, children)]:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-    return "".join(seen)
+    """`dockyard up` with the sample stack, killed as conftest.killed_at says."""
+    return conftest.killed_at(["up", "-i", inventory, "-e", STACKS, *args], markers, delay=delay)
 
 
 def http(name, port=8080):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, address, dockyard, fresh_lab
+from conftest import EXAMPLES, address, dockyard, fresh_lab, killed_at
 
 from dockyard.collection import state_root
 
@@ -28,9 +28,14 @@ NODES = ["node1", "node2", "node3"]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
+    """The cluster made on bare lab hosts by a run killed during the bundle's copy, a run killed during the nodes'
+    join, and a run that converges; the last run, and the output of the two killed."""
     with fresh_lab(tmp_path_factory, "kube", orchestrator="kubernetes") as inventory_dir:
-        proc = dockyard("up", "-i", str(inventory_dir / "hosts.yml"))
-        yield inventory_dir, proc
+        up = ["up", "-i", str(inventory_dir / "hosts.yml")]
+        killed = [killed_at(up, "kubernetes : Check the host's copies against", delay=3),
+                  killed_at(up, "kubernetes : Make a join command", delay=1)]
+        proc = dockyard(*up)
+        yield inventory_dir, proc, killed
 
 
 def kubectl_binary():
@@ -50,7 +55,10 @@ def kubectl(*args, check=True):
 
 
 def test_up_makes_a_cluster_whose_nodes_are_ready_at_the_pinned_version(cluster):
-    _, proc = cluster
+    _, proc, killed = cluster
+    # The runs before were killed while the hosts copied the bundle, then while the nodes joined.
+    assert "Copy what the host does not have" not in killed[0]
+    assert "Initialise the cluster" in killed[1] and "Join the cluster" not in killed[1]
     assert "node1" in proc.stdout
     assert oct((state_root() / "kubeconfig").stat().st_mode & 0o777) == "0o600"
     nodes = json.loads(kubectl("get", "nodes", "-o", "json"))["items"]
@@ -64,10 +72,12 @@ def test_up_makes_a_cluster_whose_nodes_are_ready_at_the_pinned_version(cluster)
     control = [n["metadata"]["name"] for n in nodes
                if "node-role.kubernetes.io/control-plane" in n["metadata"]["labels"]]
     assert control == ["node1"]
+    # node1 is in kube_nodes too: it runs pods, without kubeadm's NoSchedule taint.
+    assert [n["metadata"]["name"] for n in nodes if n["spec"].get("taints")] == []
 
 
 def test_a_pod_reaches_a_service_by_name_across_nodes(cluster):
-    inventory_dir, _ = cluster
+    inventory_dir, *_ = cluster
     image = "dockyard/busybox:1"  # the lab's busybox, built here: no image is pulled
     subprocess.run(["docker", "build", "-q", "-t", image, str(inventory_dir / "images" / "busybox")], check=True,
                    capture_output=True)
@@ -84,7 +94,6 @@ def test_a_pod_reaches_a_service_by_name_across_nodes(cluster):
     kubectl("rollout", "status", "deployment/web", "--timeout=120s")
     pods = [p for p in json.loads(kubectl("get", "pods", "-l", "app=web", "-o", "json"))["items"]
             if "deletionTimestamp" not in p["metadata"]]  # the first replica set's, going (the patch made another)
-    assert {p["spec"]["nodeName"] for p in pods} <= {"node2", "node3"}  # the control plane takes no workload
     probe = f"{bb} nslookup web.default.svc.cluster.local && for i in 1 2 3 4 5 6; do {bb} wget -qO- http://web/; done"
     kubectl("run", "client", f"--image=docker.io/{image}", "--image-pull-policy=Never", "--restart=Never",
             "--overrides", json.dumps({"spec": {"nodeName": "node2"}}), "--command", "--", bb, "sh", "-c", probe)
@@ -97,6 +106,8 @@ def test_a_pod_reaches_a_service_by_name_across_nodes(cluster):
     assert service_ip in out, out  # the name resolved by CoreDNS to the Service's address
     served = {line for line in out.splitlines() if line.startswith("served-by-")}
     assert served and served <= {f"served-by-{p['metadata']['name']}" for p in pods}, out
+    node_of = {p["metadata"]["name"]: p["spec"]["nodeName"] for p in pods}
+    assert {node_of[line[len("served-by-"):]] for line in served} - {"node2"}, out  # served from another node
 
 
 class Stack:
@@ -131,7 +142,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def web(cluster, tmp_path_factory):
-    inventory_dir, _ = cluster
+    inventory_dir, *_ = cluster
     stack = Stack(inventory_dir, tmp_path_factory.mktemp("web"))
     stack.first = stack.deploy()[0]
     return stack
@@ -235,7 +246,7 @@ def test_what_the_stack_no_longer_has_is_removed_and_nothing_else(web):
 
 
 def test_check_mode_and_a_second_run_change_nothing_and_a_changed_copy_is_put_back(cluster):
-    inventory_dir, _ = cluster
+    inventory_dir, *_ = cluster
 
     def up(*mode):
         report_file = inventory_dir / f"again{''.join(mode)}.json"
@@ -258,6 +269,59 @@ def test_check_mode_and_a_second_run_change_nothing_and_a_changed_copy_is_put_ba
     assert on_host == hashlib.sha256(kubectl_binary().read_bytes()).hexdigest()
 
 
+def page(node):
+    return subprocess.run(["curl", "-s", "-m", "3", f"http://{address(f'dockyard-kube-{node}')}:8080/"],
+                          capture_output=True, text=True, check=False).stdout
+
+
+def until(what, condition, timeout=180):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        time.sleep(2)
+
+
+def test_a_node_down_is_named_its_pods_start_elsewhere_and_it_comes_back_by_itself(cluster, web):
+    inventory_dir, *_ = cluster
+    report = inventory_dir / "down.json"
+    hosts = str(inventory_dir / "hosts.yml")
+
+    def api_nodes():
+        pods = json.loads(kubectl("-n", "web", "get", "pods", "-l", "app.kubernetes.io/name=api", "-o", "json"))
+        return sorted(p["spec"].get("nodeName", "") for p in pods["items"]
+                      if p["status"].get("phase") == "Running" and "deletionTimestamp" not in p["metadata"])
+
+    kubectl("-n", "web", "scale", "deployment", "api", "--replicas=2")
+    until("two api pods", lambda: len(api_nodes()) == 2)
+    # A node (not the control plane) that runs one of api's pods goes down: node2 if it can, which leaves the
+    # registry's host up, else node3 (the pods' image is on every node already: web runs it everywhere).
+    down = next(n for n in ("node2", "node3") if n in api_nodes())
+    up_nodes = [n for n in NODES if n != down]
+    subprocess.run(["docker", "stop", f"dockyard-kube-{down}"], check=True, capture_output=True)
+    try:
+        proc = dockyard("up", "-i", hosts, "--json", str(report), check=False)
+        assert proc.returncode == 3, proc.stdout[-3000:]
+        assert f"{down}: UNREACHABLE" in proc.stdout
+        stats = json.loads(report.read_text())["hosts"]
+        assert stats[down]["unreachable"] and not any(stats[n]["failed"] for n in up_nodes)
+        assert {n: stats[n]["changed"] for n in up_nodes} == dict.fromkeys(up_nodes, 0)
+        # Its api pod starts on the other node (kubernetes_pod_eviction_timeout: 30 s in the lab), one per node.
+        until("api's pods on the nodes that run", lambda: api_nodes() == up_nodes)
+        for node in up_nodes:
+            assert "Hello from a dockyard stack." in page(node), node
+    finally:
+        subprocess.run(["docker", "start", f"dockyard-kube-{down}"], check=True, capture_output=True)
+    # The host boots back into the cluster by itself: its kubelet, kube-proxy and pod routes start at boot.
+    until(f"{down} Ready", lambda: "True" in kubectl(
+        "get", "node", down, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')].status}", check=False))
+    until(f"the page on {down}", lambda: "Hello from a dockyard stack." in page(down))
+    routes = on_node(down, "ip -4 route show root 10.244.0.0/16")
+    assert routes.count(" via ") == 2, routes  # to the other two nodes' pods
+    dockyard("up", "-i", hosts, "--json", str(report))
+    assert {host: s["changed"] for host, s in json.loads(report.read_text())["hosts"].items()} == dict.fromkeys(
+        NODES, 0)  # nothing left to put back
+
+
 def status(inventory_dir):
     """`dockyard status`, and its rows by their first word (a host) and as a list (workloads)."""
     proc = dockyard("status", "-i", str(inventory_dir / "hosts.yml"), check=False)
@@ -266,7 +330,7 @@ def status(inventory_dir):
 
 
 def test_status_shows_the_nodes_the_workloads_and_the_version_and_a_stopped_kubelet(cluster):
-    inventory_dir, _ = cluster
+    inventory_dir, *_ = cluster
     proc, rows, lines = status(inventory_dir)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"Kubernetes {VERSION}" in proc.stdout
@@ -289,7 +353,7 @@ def on_node(node, script):
 
 
 def test_reset_takes_every_host_back_to_bare(cluster):
-    inventory_dir, _ = cluster
+    inventory_dir, *_ = cluster
     hosts = str(inventory_dir / "hosts.yml")
     predicted = dockyard("reset", "-i", hosts, "--check")
     assert "/etc/kubernetes" in predicted.stdout
@@ -298,7 +362,9 @@ def test_reset_takes_every_host_back_to_bare(cluster):
     for node in NODES:
         left = on_node(node, """
             for path in /etc/kubernetes /var/lib/etcd /usr/local/bin/kubelet /usr/local/bin/kubeadm \
-                        /etc/cni/net.d/10-dockyard.conflist /etc/systemd/system/kubelet.service; do
+                        /etc/cni/net.d/10-dockyard.conflist /etc/systemd/system/kubelet.service \
+                        /usr/local/sbin/dockyard-pod-network /etc/systemd/system/dockyard-pod-network.service \
+                        /etc/systemd/system/multi-user.target.wants/dockyard-pod-network.service; do
               [ -e "$path" ] && echo "file $path"
             done
             ls -A /var/lib/kubelet | sed 's/^/kubelet state /'  # a mount point of its own on lab hosts: it stays

@@ -50,7 +50,7 @@ class LabSpec:
     # The Debian release of every host, or one for all of them (a mixed lab: one per host, in host order).
     releases: tuple[str, ...] = (DEFAULT_RELEASE,)
     # What the hosts are for: a swarm (docker_hosts, swarm_*) or a Kubernetes cluster (kube_control_plane: the
-    # first `managers` hosts, kube_nodes: the others).
+    # first `managers` hosts, kube_nodes: all of them).
     orchestrator: str = "swarm"
 
     def __post_init__(self):
@@ -174,10 +174,14 @@ def kubernetes_inventory(spec: LabSpec, hosts: list[LabHost], gateway: str) -> d
             # A lab host's resolv.conf is Docker's 127.0.0.11, a loop for CoreDNS; this machine answers no DNS,
             # so names outside the cluster fail in the lab instead of leaving it.
             "kubernetes_upstream_nameservers": [gateway],
+            # A lab host stopped by a test: its pods start elsewhere after 30 s, not Kubernetes' 5 minutes.
+            "kubernetes_pod_eviction_timeout": 30,
         }, **registry_vars(spec)),
         "children": {
             "kube_control_plane": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts[: spec.managers]}},
-            "kube_nodes": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts[spec.managers:]}},
+            # Every lab host runs pods, the control plane too (in both groups, as kubespray has it), so that the
+            # sample stack has as many nodes to run on as it has on a swarm of the same hosts.
+            "kube_nodes": {"hosts": {h.name: {"ansible_host": h.address} for h in hosts}},
             # The last host also runs an Engine with the registry and builds the images the cluster pulls, as a
             # small site keeps its registry on one of its servers.
             "docker_hosts": {"hosts": dict.fromkeys(names[-1:])},

@@ -29,6 +29,7 @@ def test_a_kubernetes_host_may_run_an_engine_but_not_join_a_swarm():
     cluster = {"kube_control_plane": {"cp"}, "kube_nodes": {"n1", "n2"}}
     # The registry's host in the cluster: an Engine beside the kubelet.
     assert check_groups({**cluster, "docker_hosts": {"n2"}, "registry": {"n2"}, "builders": {"n2"}}) == []
+    assert check_groups({**cluster, "kube_nodes": {"cp", "n1"}}) == []  # a control plane that runs pods
     problems = [str(p) for p in check_groups({**cluster, "kube_control_plane": {"cp", "x"}, "docker_hosts": {"n1", "m"},
                                               "swarm_managers": {"m"}, "swarm_workers": {"n1"}})]
     assert problems == [
