@@ -164,7 +164,7 @@ def running(name):
 
 def test_the_sample_stack_is_served_from_the_registrys_images_and_changes_only_what_changed(web):
     assert web.first > 0
-    # Every host serves the page on its host port: web is global, so its pods tolerate the control plane's taint.
+    # Every host serves the page on its host port: web is global (its pods tolerate a control plane's taint too).
     for node in NODES:
         reply = subprocess.run(["curl", "-s", "-m", "5", f"http://{address(f'dockyard-kube-{node}')}:8080/"],
                                capture_output=True, text=True, check=False).stdout
