@@ -40,7 +40,9 @@ class Problem:
     unreachable: bool = False
 
     def __str__(self):
-        return f"{self.where}: {self.what}. Fix: {self.fix}"
+        # A host name may hold any character, a line break too (\x85 ends a line as \n does): one problem, one line.
+        text = f"{self.where}: {self.what}. Fix: {self.fix}"
+        return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 @contextlib.contextmanager

@@ -4,7 +4,15 @@ import json
 import subprocess
 import sys
 
-from dockyard.check import KUBE_PROBE, check_addresses, check_groups, check_variables, kube_problems, role_specs
+from dockyard.check import (
+    KUBE_PROBE,
+    Problem,
+    check_addresses,
+    check_groups,
+    check_variables,
+    kube_problems,
+    role_specs,
+)
 from dockyard.collection import collection_module
 
 
@@ -99,3 +107,8 @@ def test_a_kubernetes_probe_that_fails_on_the_host_is_one_problem_naming_why(mon
     monkeypatch.setattr(paramiko, "SSHClient", Client)
     (problem,) = probe("node1", {"ansible_host": "127.0.0.1"}, kube_role="node")
     assert problem.where == "node1" and problem.what.endswith("failed there: FileNotFoundError: /proc/swaps")
+
+
+def test_a_host_name_with_a_line_break_is_one_line_of_its_problem():
+    assert str(Problem("a\x85b", "is unreachable", "start it")).splitlines() == [
+        "a\\x85b: is unreachable. Fix: start it"]
