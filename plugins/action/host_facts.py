@@ -2,6 +2,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """host_facts: the few facts dockyard's plays use, read with one shell command over the connection (no module)."""
 
+import re
 import shlex
 
 from ansible.errors import AnsibleActionFail
@@ -17,6 +18,8 @@ echo "--debian $(cat /etc/debian_version 2>/dev/null)"
 echo "--python $({python} -c 'import sys; print(*sys.version_info[:3], sys.executable)' 2>/dev/null)"
 """
 
+# What a release code name or an architecture may be (an empty one: os-release names none).
+NAME = re.compile(r"([a-z0-9][a-z0-9.+_-]*)?")
 # os-release IDs (of the host or those it is like) and the OS family Ansible's setup module names for them.
 FAMILIES = {"debian": "Debian", "ubuntu": "Debian", "rhel": "RedHat", "fedora": "RedHat", "centos": "RedHat",
             "suse": "Suse", "opensuse": "Suse", "arch": "Archlinux", "alpine": "Alpine"}
@@ -58,6 +61,17 @@ def parse(output):
     return facts
 
 
+def not_names(facts):
+    """Why the release or architecture read is no name, or "". Both name paths on the control machine (the Engine
+    bundle's) and go into an apt source's lines: a hostile os-release must not write either."""
+    for fact in ("distribution_release", "architecture"):
+        if not NAME.fullmatch(facts[fact]):
+            return (f"The host's {fact} is {facts[fact]!r} (from its /etc/os-release or uname -m): not the name of a "
+                    "release or architecture (lower-case letters, digits, '.', '+', '_', '-'). Nothing was changed; "
+                    "repair the host's os-release, or take the host out of the inventory.")
+    return ""
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _supports_check_mode = True
@@ -74,5 +88,8 @@ class ActionModule(ActionBase):
                 f"Reading the host's OS, architecture, user, init system and Python with a shell command failed "
                 f"(rc {read['rc']}): {read.get('stderr', '').strip() or read.get('stdout', '').strip()}. "
                 f"The host needs a POSIX shell for the connection user.")
-        result.update(changed=False, ansible_facts=parse(read["stdout"]))
+        facts = parse(read["stdout"])
+        if not_names(facts):
+            raise AnsibleActionFail(not_names(facts))
+        result.update(changed=False, ansible_facts=facts)
         return result

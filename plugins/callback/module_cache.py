@@ -26,6 +26,7 @@ requirements:
 import hashlib
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -51,6 +52,23 @@ def cache_key():
 
 def ours(name):
     return name.startswith(PREFIXES) and not name.endswith((".lock", "-part"))
+
+
+def untrusted(kept):
+    """Why the packed modules under ``kept`` must not be run, or "": Ansible runs what it finds there, so a cache
+    that another user owns or may write to would run their code."""
+    for place in (kept.parent, kept):
+        try:
+            info = place.lstat()
+        except FileNotFoundError:
+            continue
+        if stat.S_ISLNK(info.st_mode):
+            return f"{place} is a link"
+        if info.st_uid != os.getuid():
+            return f"{place} is owned by uid {info.st_uid}, not by you"
+        if info.st_mode & 0o022:
+            return f"{place} is writable by others ({stat.filemode(info.st_mode)})"
+    return ""
 
 
 def copy_into(source, target):
@@ -91,6 +109,11 @@ class CallbackModule(CallbackBase):
         root = os.environ.get("DOCKYARD_MODULE_CACHE")
         self._kept = Path(root) / cache_key() if root else None
         self._run = Path(C.DEFAULT_LOCAL_TMP) / "ansiballz_cache"
+        why = self._kept and untrusted(self._kept)
+        if why:
+            self._display.warning(f"dockyard does not use its module cache: {why}. Remove it, or make it yours and "
+                                  f"writable by you alone (chown, chmod go-w); modules are packed anew meanwhile")
+            self._kept = None
         if self._kept:
             copy_into(self._kept, self._run)
 

@@ -9,6 +9,7 @@ import difflib
 import hashlib
 import ipaddress
 import json
+import shlex
 
 # Every daemon.json key of Docker Engine 20.10 to 27 on Linux, with the JSON type dockerd expects.
 SCHEMA = {
@@ -59,7 +60,7 @@ class ConfigError(Exception):
 def flag_keys(flags):
     """daemon.json keys that the dockerd command line already sets."""
     keys = {}
-    for flag in flags:
+    for flag in flag_words(flags):
         name = flag.split("=", 1)[0]
         if name.startswith("-"):
             keys[FLAG_KEYS.get(name, name.lstrip("-"))] = name
@@ -113,7 +114,7 @@ def validate(config, flags, swarm_node, allow_keys):
                             "dockerd refuses to start when a setting is in both places")
         if key in PATHS and not value.startswith("/"):
             problems.append(f"'{key}' must be an absolute path, not '{value}'")
-    problems.extend(refusals({k: v for k, v in config.items() if k not in allow_keys}))
+    problems.extend(refusals({k: v for k, v in config.items() if k not in allow_keys}, flags))
     if config.get("live-restore") and swarm_node:
         problems.append("'live-restore' is true on a Swarm node; dockerd refuses live-restore in swarm mode. "
                         "Set it to false (or leave it out) for hosts in swarm_managers/swarm_workers")
@@ -141,19 +142,50 @@ def loopback(address):
         return False
 
 
-def refusals(config):
-    """What the CIS Docker Benchmark forbids in these settings."""
+def tcp_hosts(addresses):
+    """The API addresses of ``addresses`` that dockerd listens on over TCP: tcp://..., and one without a scheme
+    (dockerd trims the spaces around an address and takes one without a scheme for TCP)."""
+    stripped = [address.strip() for address in addresses if isinstance(address, str)]
+    return [address for address in stripped if address.startswith("tcp://") or (address and "://" not in address)]
+
+
+def flag_words(flags):
+    """dockerd's arguments from flags given one per item or several in one (systemd splits ExecStart as shlex)."""
+    return [word for flag in flags for word in shlex.split(flag)]
+
+
+def flag_values(words, name, short=None):
+    """The values dockerd's arguments ``words`` give option ``name`` (--host): --host X, --host=X, -H X, -H=X, -HX."""
+    values = []
+    for index, word in enumerate(words):
+        if word in (name, short) and index + 1 < len(words):
+            values.append(words[index + 1])
+        elif word.startswith(name + "="):
+            values.append(word[len(name) + 1:])
+        elif short and word.startswith(short) and word != short:
+            values.append(word[len(short):].removeprefix("="))
+    return values
+
+
+def refusals(config, flags=()):
+    """What the CIS Docker Benchmark forbids in these settings and dockerd's command-line flags."""
     found = []
     remote = [a for a in config.get("insecure-registries") or [] if isinstance(a, str) and not loopback(a)]
     if remote:
         found.append(f"'insecure-registries' has {', '.join(remote)}: a registry reached without TLS outside this "
                      "machine lets anyone on the way swap images (CIS 2.5); give it a certificate (the registry "
                      "role does), or list insecure-registries in engine_daemon_allow_keys to accept it")
-    tcp = [h for h in config.get("hosts") or [] if isinstance(h, str) and h.startswith("tcp://")]
-    if tcp and not config.get("tlsverify"):
+    tcp = tcp_hosts(config.get("hosts") or [])
+    words = flag_words(flags)
+    tcp_flags = tcp_hosts(flag_values(words, "--host", "-H"))
+    verified = config.get("tlsverify") or any(word in ("--tlsverify", "--tlsverify=true") for word in words)
+    if tcp and not verified:
         found.append(f"'hosts' has {', '.join(tcp)} without 'tlsverify': anyone who reaches that port is root on "
                      "the host (CIS 2.7); use engine_tls_api for a mutual-TLS API, or list hosts in "
                      "engine_daemon_allow_keys to accept it")
+    if tcp_flags and not verified:
+        found.append(f"dockerd's flags listen on {', '.join(tcp_flags)} without --tlsverify: anyone who reaches that "
+                     "port is root on the host (CIS 2.7); use engine_tls_api for a mutual-TLS API instead")
     if config.get("experimental"):
         found.append("'experimental' is true: experimental features are not for production (CIS 2.18); list "
                      "experimental in engine_daemon_allow_keys to accept it")

@@ -14,11 +14,15 @@ def write_atomically(path, data, mode, dir_mode=0o755, owner=None):
     os.makedirs(directory, mode=dir_mode, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".dockyard-")
     try:
-        os.fchmod(handle, mode)
-        if owner is not None:
-            os.fchown(handle, *owner)
-        os.write(handle, data.encode() if isinstance(data, str) else data)
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-    os.replace(temporary, path)
+        try:
+            os.fchmod(handle, mode)
+            if owner is not None:
+                os.fchown(handle, *owner)
+            os.write(handle, data.encode() if isinstance(data, str) else data)
+            os.fsync(handle)
+        finally:
+            os.close(handle)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)  # a full disk, a bad owner: no part-written file is left beside the old one
+        raise

@@ -28,9 +28,16 @@ def kernel_module(name, proc_path=None):
     return False
 
 
-def listening_sockets(pid="self"):
+def listening_sockets(pid="self", owner=None):
     """(address, port) of every TCP socket listening in the network namespace of process ``pid`` (this one's by
-    default), from /proc; the address is hex as the kernel writes it. None are found where /proc cannot be read."""
+    default), from /proc; the address is hex as the kernel writes it. Only the sockets process ``owner`` holds open
+    where it is given. None are found where /proc cannot be read."""
+    held = None if owner is None else set()
+    for fd in os.listdir(f"/proc/{owner}/fd") if owner is not None and os.path.isdir(f"/proc/{owner}/fd") else []:
+        try:
+            held.add(os.readlink(f"/proc/{owner}/fd/{fd}"))
+        except OSError:  # closed since the listing
+            continue
     found = []
     for table in ("tcp", "tcp6"):
         try:
@@ -40,7 +47,7 @@ def listening_sockets(pid="self"):
             continue
         for row in rows:
             address, _sep, hex_port = row[1].rpartition(":")
-            if row[3] == "0A":  # LISTEN
+            if row[3] == "0A" and (held is None or f"socket:[{row[9]}]" in held):  # LISTEN
                 found.append((address, int(hex_port, 16)))
     return found
 

@@ -9,6 +9,8 @@ framework (plugin_utils._remote)."""
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -122,19 +124,26 @@ def read_text(path):
         return None
 
 
-def login_state(registry, username, password, config_path=CONFIG_PATH, ca_cert=None,
-                certs_dir="/etc/docker/certs.d"):
+def password_proof(password, salt):
+    """What stands for a password sent to a host to be compared: a salted SHA-256 of it."""
+    return hashlib.sha256(f"{salt}\0{password}".encode()).hexdigest()
+
+
+def login_state(registry, username, password=None, config_path=CONFIG_PATH, ca_cert=None,
+                certs_dir="/etc/docker/certs.d", proof=None, salt=""):
     """What registry_login finds on the host, as its diff: the login stored for ``registry`` (the user, never a
     password: a different one is only said to differ) and, with ``ca_cert``, the CA in certs.d. Or ``{"failed":
-    True, "msg": ...}``."""
+    True, "msg": ...}``. The password is given as itself or, by the read sent as a program, as its ``proof``."""
     path = os.path.expanduser(config_path)
     try:
         stored = credentials(read_config(path), registry)
     except ValueError as exc:
         return {"failed": True, "msg": f"{path} on {os.uname().nodename} is not valid JSON ({exc}); fix or remove "
                                        "it, then run again."}
+    same = stored and (stored[1] == password if proof is None
+                       else hmac.compare_digest(password_proof(stored[1], salt), proof))
     state = {"config_path": path,
-             "before": {registry: stored and stored[0] + ("" if stored[1] == password else " (another password)")},
+             "before": {registry: stored and stored[0] + ("" if same else " (another password)")},
              "after": {registry: username}}
     if ca_cert is not None:
         ca_path = state["ca_path"] = os.path.join(os.path.expanduser(certs_dir), registry, "ca.crt")

@@ -58,11 +58,14 @@ summary:
 """
 
 import grp
+import http.client
 import json
 import os
 import pwd
+import socket
 import stat
 
+from ansible_collections.dockyard.fleet.plugins.module_utils._daemon_config import flag_values, tcp_hosts
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import (
     DockerError,
 )
@@ -107,6 +110,8 @@ SENSITIVE = ("/", "/boot", "/dev", "/etc", "/lib", "/proc", "/sys", "/usr")
 SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
 REMOTE_LOG_DRIVERS = ("syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "etwlogs", "gcplogs", "logentries")
 SWARM_PORT = 2377
+# What dockerd listens on over TCP that is not its API: the swarm's control plane (mutual TLS) and gossip.
+SWARM_PORTS = (SWARM_PORT, 7946)
 # 5.x looks at the containers that run and those that are set to (created, not started yet): exited ones, such as a
 # swarm's task history, are left out.
 LIVE = ("created", "running", "restarting", "paused")
@@ -117,21 +122,23 @@ def row(cis_id, title, status, reason):
 
 
 def effective_settings(daemon_json, argv):
-    """daemon.json with dockerd's command-line flags over it (--key=value, --key value, --key)."""
+    """daemon.json with dockerd's command-line flags over it (--key=value, --key value, --key; -H as dockerd reads
+    it, in each of its spellings)."""
     settings = dict(daemon_json)
+    hosts = flag_values(argv, "--host", "-H")
+    if hosts:
+        settings["hosts"] = list(settings.get("hosts") or []) + hosts
     args = list(argv)
     while args:
         arg = args.pop(0)
-        if not arg.startswith("--") and arg not in ("-H",):
+        if not arg.startswith("--") or arg.startswith("--host"):
             continue
         name, has_value, value = arg.lstrip("-").partition("=")
-        name = {"H": "hosts", "host": "hosts", "insecure-registry": "insecure-registries"}.get(name, name)
-        if not has_value:
-            value = args.pop(0) if name == "hosts" and args else "true"
-        if name in ("hosts", "insecure-registries"):
-            settings.setdefault(name, []).append(value)
+        name = {"insecure-registry": "insecure-registries"}.get(name, name)
+        if name == "insecure-registries":
+            settings.setdefault(name, []).append(value if has_value else args.pop(0) if args else "")
         else:
-            settings[name] = {"true": True, "false": False}.get(value, value)
+            settings[name] = {"true": True, "false": False}.get(value, value) if has_value else True
     return settings
 
 
@@ -151,8 +158,9 @@ def audit_rows(watched):
     return rows
 
 
-def daemon_rows(settings, info, bridge):
-    """2.x from dockerd's effective settings, its /info and its default bridge network."""
+def daemon_rows(settings, info, bridge, plain_api_ports=()):
+    """2.x from dockerd's effective settings, its /info, its default bridge network and the ports where dockerd
+    answers its API without TLS."""
     rows = [row("2.1", "The Docker daemon runs as a non-root user, if possible", INFO,
                 "rootful dockerd: swarm mode, overlay networks and the routing mesh need it (rootless Docker has "
                 "none of them)")]
@@ -182,14 +190,17 @@ def daemon_rows(settings, info, bridge):
     driver = info.get("Driver", "")
     rows.append(row("2.6", "The aufs storage driver is not used", WARN if driver == "aufs" else PASS,
                     f"storage driver {driver}"))
-    tcp = [h for h in settings.get("hosts") or [] if h.startswith("tcp://")]
-    if not tcp:
+    tcp = tcp_hosts(settings.get("hosts") or [])
+    if plain_api_ports:  # however it was set to listen there (a spelling or a file the settings' read missed)
+        rows.append(row("2.7", "TLS authentication for the Docker daemon is configured", WARN,
+                        f"dockerd answers its API without TLS on port {', '.join(map(str, plain_api_ports))}"))
+    elif not tcp:
         rows.append(row("2.7", "TLS authentication for the Docker daemon is configured", PASS,
                         "the API listens on its unix socket only"))
     else:
         rows.append(row("2.7", "TLS authentication for the Docker daemon is configured",
-                        PASS if settings.get("tlsverify") else WARN,
-                        f"{', '.join(tcp)} {'with' if settings.get('tlsverify') else 'WITHOUT'} tlsverify"))
+                        PASS if settings.get("tlsverify") is True else WARN,
+                        f"{', '.join(tcp)} {'with' if settings.get('tlsverify') is True else 'WITHOUT'} tlsverify"))
     ulimits = settings.get("default-ulimits") or {}
     rows.append(row("2.8", "The default ulimit is configured appropriately", PASS if ulimits else INFO,
                     f"default-ulimits: {', '.join(sorted(ulimits))}" if ulimits
@@ -323,6 +334,28 @@ def listening(port):
     return ["*" if set(address) == {"0"} else address for address, bound in listening_sockets() if bound == port]
 
 
+def plain_api_ports(pid):
+    """The ports dockerd (process ``pid``) listens on where the Engine API answers a plain HTTP /_ping (an
+    `Api-Version` header): the published ports it holds for containers and services answer otherwise, or not."""
+    found = []
+    for address, port in sorted(set(listening_sockets(owner=pid))):
+        if port in SWARM_PORTS:
+            continue
+        family = socket.AF_INET if len(address) == 8 else socket.AF_INET6
+        raw = b"".join(word[::-1] for word in (bytes.fromhex(address)[i:i + 4] for i in range(0, len(address) // 2, 4)))
+        host = socket.inet_ntop(family, raw) if raw.strip(b"\0") else "127.0.0.1" if family == socket.AF_INET else "::1"
+        connection = http.client.HTTPConnection(host, port, timeout=2)
+        try:
+            connection.request("GET", "/_ping")
+            if connection.getresponse().getheader("Api-Version"):
+                found.append(port)
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            connection.close()
+    return sorted(set(found))
+
+
 def swarm_rows(info, swarm_expected, swarm, nodes, overlays, esp_reason):
     """7.x. ``swarm``/``nodes``/``overlays`` are read on managers only (None on workers)."""
     local = (info.get("Swarm") or {}).get("LocalNodeState", "inactive")
@@ -379,14 +412,15 @@ def read_auditd(module):
     return {word for line in out.splitlines() for word in line.split() if word.startswith("/")}
 
 
-def dockerd_argv(pid_file="/var/run/docker.pid"):
+def dockerd_process(pid_file="/var/run/docker.pid"):
+    """dockerd's pid and command-line arguments, or (None, [])."""
     try:
         with open(pid_file, encoding="ascii") as handle:
             pid = int(handle.read().strip())
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return [a.decode() for a in handle.read().split(b"\0")[1:] if a]
+            return pid, [a.decode() for a in handle.read().split(b"\0")[1:] if a]
     except (OSError, ValueError):
-        return []
+        return None, []
 
 
 def main():
@@ -408,14 +442,16 @@ def main():
                              "it either. Run the engine role to write it again.")
     try:
         info = api.info()
-        settings = effective_settings(daemon_json, dockerd_argv())
+        pid, argv = dockerd_process()
+        settings = effective_settings(daemon_json, argv)
+        plain = plain_api_ports(pid) if pid else []
         containers = [api.get(f"/containers/{c['Id']}/json") for c in api.get(
             "/containers/json", all="1", filters=json.dumps({"status": list(LIVE)}))]
         manager = (info.get("Swarm") or {}).get("ControlAvailable")
         swarm = api.get("/swarm") if manager else None
         nodes = api.get("/nodes") if manager else []
         overlays = api.get("/networks", filters=json.dumps({"driver": ["overlay"]})) if manager else []
-        checks = (audit_rows(read_auditd(module)) + daemon_rows(settings, info, api.find("/networks/bridge"))
+        checks = (audit_rows(read_auditd(module)) + daemon_rows(settings, info, api.find("/networks/bridge"), plain)
                   + file_rows(settings) + container_rows(containers, settings)
                   + swarm_rows(info, p["swarm_expected"], swarm, nodes, overlays,
                                esp_missing(module) if overlays else None))

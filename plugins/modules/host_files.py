@@ -116,7 +116,11 @@ users_added:
   elements: str
   sample: [dockyard-registry-token]
 files:
-  description: Per entry, in order, its path, whether it changed and, for a file, the SHA-1 of its content.
+  description:
+    - Per entry, in order, its path, whether it changed and, for a file, a checksum that changes with its content
+      (as O(services[].restart_on) or a container's restart_on use it).
+    - The SHA-1 of its content; for a file in O(secrets), a hash of its inode, time and size, which changes each
+      time the file is written (a hash of a secret would let whoever reads the result test guesses of it).
   returned: always
   type: list
   elements: dict
@@ -202,7 +206,8 @@ def inspect(module, entry, secrets, predicting):
     found = differences(current, old, mode, uid, gid, data)
     row = {"path": path, "changed": bool(found)}
     if data is not None:
-        row["checksum"] = hashlib.sha1(data).hexdigest()
+        row["checksum"] = (hashlib.sha1(data).hexdigest() if not secret else "(to be written)" if found
+                           else written(current))
     if not found:
         return row, None, None
     rewrite = data is not None and ("content" in found or current is None)
@@ -218,6 +223,12 @@ def inspect(module, entry, secrets, predicting):
     elif current is not None:
         diff["before"], diff["after"] = ", ".join(found) + "\n", wanted + "\n"
     return row, diff, (path, data is None, data if rewrite else None, mode, uid, gid)
+
+
+def written(info):
+    """A secret file's checksum: one that changes each time the file is written, as a hash of its content would, but
+    that tests no guess of the content (the file's inode, time and size)."""
+    return hashlib.sha1(f"{info.st_ino} {info.st_mtime_ns} {info.st_size}".encode()).hexdigest()
 
 
 def apply(path, directory, data, mode, uid, gid):
@@ -315,6 +326,9 @@ def main():
                 module.fail_json(msg=f"Could not make {change[0]} on this host: {error}. Check that its parent "
                                      "directory exists (list that first) and the file system is writable.")
     rows = [row for row, _diff, _change in plan]
+    for row in rows:
+        if row["path"] in secrets and row["changed"] and not module.check_mode:
+            row["checksum"] = written(os.stat(row["path"]))
     diffs = [diff for _row, diff, _change in plan if diff]
     changed_paths = {row["path"] for row in rows if row["changed"]}
     services = module.params["services"]

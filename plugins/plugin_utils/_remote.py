@@ -11,6 +11,7 @@ library and the module_utils files named with it."""
 
 import importlib
 import json
+import shlex
 from pathlib import Path
 
 from ansible.errors import AnsibleActionFail
@@ -19,7 +20,7 @@ PACKAGE = "ansible_collections.dockyard.fleet.plugins.module_utils"
 
 # Each file becomes a module under its own name, so the imports between them work as they do in a module.
 LOADER = r"""
-import json, sys, types
+import json, os, sys, types
 
 def load(name, source):
     parts = name.split(".")
@@ -48,7 +49,11 @@ def script(files, function, kwargs):
     for name in files:
         source = Path(importlib.import_module(f"{PACKAGE}.{name}").__file__).read_text(encoding="utf-8")
         lines.append(f"last = load({PACKAGE + '.' + name!r}, {source!r})")
-    lines.append(f"print(json.dumps(last.{function}(**json.loads({json.dumps(kwargs)!r}))))")
+    # Any exception is an answer too, without its traceback (whose lines would quote the program into the logs).
+    lines.append(f"try:\n    answer = last.{function}(**json.loads({json.dumps(kwargs)!r}))\n"
+                 "except Exception as exc:\n"
+                 "    answer = {'failed': True, 'msg': f'{type(exc).__name__} on {os.uname().nodename}: {exc}'}\n"
+                 "print(json.dumps(answer))")
     return "\n".join(lines) + "\n"
 
 
@@ -58,7 +63,7 @@ def run(action, task_vars, files, function, what, **kwargs):
     host_vars = task_vars
     if action._task.delegate_to:
         host_vars = task_vars.get("ansible_delegated_vars", {}).get(action._task.delegate_to, task_vars)
-    python, program = interpreter(action._templar, host_vars), script(files, function, kwargs).encode()
+    python, program = shlex.quote(interpreter(action._templar, host_vars)), script(files, function, kwargs).encode()
     if action._connection.is_pipelining_enabled():
         done = action._low_level_execute_command(f"{python} -", in_data=program)
     else:

@@ -87,7 +87,13 @@ def load(inventory: str, limit: str | None = None, vault=None):
         raise UsageError(f"Ansible cannot parse the inventory {inventory}"
                          + (f": {reasons[-1]}" if reasons else "") + "; fix it (or name its format) and run again")
     variables = VariableManager(loader=loader, inventory=manager)
-    hosts = {host.name: variables.get_vars(host=host) for host in manager.get_hosts()}
+    with ansible_warnings() as warnings:
+        hosts = {host.name: variables.get_vars(host=host) for host in manager.get_hosts()}
+    reserved = sorted(set(re.findall(r"Found variable using reserved name '([^']*)'", warnings.getvalue())))
+    if reserved:
+        raise UsageError(f"the inventory {inventory} sets {', '.join(map(repr, reserved))}, a name Ansible keeps for "
+                         "its own keywords; rename the variable and run again")
+    sys.stderr.write(warnings.getvalue())
     groups = {name: {host.name for host in group.get_hosts()} for name, group in manager.groups.items()}
     if not limit:
         return hosts, groups, set(hosts)

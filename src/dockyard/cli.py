@@ -432,8 +432,8 @@ def cmd_audit(args) -> int:
                                    for status in ("PASS", "WARN", "INFO")}} for host in sorted(checks)]
                 + [{"host": host, "PASS": "-", "WARN": "-", "INFO": "not read"} for host in unread])
     if args.json:
-        args.json.write_text(json.dumps({"benchmark": "CIS Docker Benchmark v1.6.0", "hosts": checks,
-                                         "unread": unread}, indent=2) + "\n")
+        report.write_private(args.json, json.dumps({"benchmark": "CIS Docker Benchmark v1.6.0", "hosts": checks,
+                                                    "unread": unread}, indent=2) + "\n")
     if unread:
         return EXIT_UNREACHABLE
     warned = any(c["status"] == "WARN" for host in checks.values() for c in host)

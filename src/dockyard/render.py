@@ -15,6 +15,7 @@ import yaml
 from dockyard.collection import collection_module
 from dockyard.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 from dockyard.inventory import check_yaml_sources, load_yaml
+from dockyard.report import write_private
 
 DEFAULT_K8S_VERSION = "1.30"
 
@@ -54,10 +55,10 @@ def validate(objects: list[dict], version: str) -> list[str]:
 
 def registry_of(inventory: str, vault) -> dict | None:
     """The registry's address and login as the registry role works them out from the inventory (its first
-    `registry` host, registry_address or ansible_host:registry_port, registry_username/password), or None."""
+    `registry` host, registry_address or ansible_host:registry_port, the pull account), or None."""
     from ansible.inventory.manager import InventoryManager
     from ansible.parsing.dataloader import DataLoader
-    from ansible.template import Templar
+    from ansible.template import Templar, trust_as_template
     from ansible.vars.manager import VariableManager
 
     from dockyard.check import ansible_warnings
@@ -71,7 +72,9 @@ def registry_of(inventory: str, vault) -> dict | None:
     hosts = registry.get_hosts() if registry else []
     if not hosts:
         return None
-    defaults = yaml.safe_load((collection_root() / "roles/registry/defaults/main.yml").read_text(encoding="utf-8"))
+    # The role's defaults are templates too (the pull account's), calling the collection's filters.
+    defaults = {name: trust_as_template(value) if isinstance(value, str) else value for name, value in
+                yaml.safe_load((collection_root() / "roles/registry/defaults/main.yml").read_text("utf-8")).items()}
     host_vars = dict(defaults, **VariableManager(loader=loader, inventory=manager).get_vars(host=hosts[0]))
     templar = Templar(loader=loader, variables=host_vars)
 
@@ -81,7 +84,9 @@ def registry_of(inventory: str, vault) -> dict | None:
     if not value("registry_password"):
         raise UsageError(f"{inventory}: registry_password is not set for {hosts[0].name}")
     address = value("registry_address") or f"{value('ansible_host', hosts[0].name)}:{value('registry_port')}"
-    return {"address": address, "username": value("registry_username"), "password": value("registry_password")}
+    # The pull account: every pod's pull Secret is readable in its namespace, so never the push account's login.
+    return {"address": address, "username": value("registry_pull_username"),
+            "password": value("registry_pull_password")}
 
 
 def file_name(index: int, obj: dict) -> str:
@@ -134,8 +139,8 @@ def render(args) -> int:
         args.output.mkdir(parents=True, exist_ok=True)
         for stale in args.output.glob("[0-9][0-9]-*.yaml"):
             stale.unlink()  # a service removed from the compose file leaves no manifest behind
-        for index, obj in enumerate(result["objects"]):
-            (args.output / file_name(index, obj)).write_text(kubernetes.to_yaml([obj]), encoding="utf-8")
+        for index, obj in enumerate(result["objects"]):  # a Secret's manifest holds its value
+            write_private(args.output / file_name(index, obj), kubernetes.to_yaml([obj]))
         print(f"{len(result['objects'])} manifests in {args.output}; apply with: kubectl apply --server-side "
               f"-f {args.output}", file=sys.stderr)
     else:

@@ -32,9 +32,14 @@ def build(result, playbook: str, inventory: str) -> dict:
             "hosts": hosts, "tasks": tasks}
 
 
-def write(result, playbook: str, inventory: str, path: Path) -> None:
-    """The report, readable by its owner only (task messages may name hosts, users and paths)."""
+def write_private(path: Path, text: str) -> None:
+    """``text`` in a new file at ``path`` that its owner alone may read (whatever the umask, or a file before)."""
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(build(result, playbook, inventory), indent=2) + "\n")
+        handle.write(text)
+
+
+def write(result, playbook: str, inventory: str, path: Path) -> None:
+    """The report, readable by its owner only (task messages may name hosts, users and paths)."""
+    write_private(path, json.dumps(build(result, playbook, inventory), indent=2) + "\n")

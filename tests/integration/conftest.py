@@ -1,3 +1,4 @@
+import collections
 import contextlib
 import io
 import json
@@ -62,6 +63,20 @@ def pytest_collection_modifyitems(items):
     rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(group(item), len(rank)))
 
+
+# What each group costs (its lab's set-up and tear-down included), printed after the run to keep LONGEST_FIRST true.
+GROUP_SECONDS = collections.Counter()
+
+
+def pytest_runtest_logreport(report):
+    group = report.nodeid.rpartition("@")[2] if "@" in report.nodeid else report.nodeid.split("::")[0]
+    GROUP_SECONDS[group] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    terminalreporter.write_sep("=", "seconds per group of tests (their lab's set-up and tear-down included)")
+    for group, seconds in GROUP_SECONDS.most_common():
+        terminalreporter.write_line(f"{seconds:6.0f} s  {group}")
 
 def dockyard(*args, check=True):
     proc = subprocess.run([sys.executable, "-m", "dockyard", *args], capture_output=True, text=True, check=False)

@@ -36,6 +36,7 @@ def converged(lab):
 def audit(inventory, tmp_path):
     report = tmp_path / f"audit-{time.monotonic_ns()}.json"
     proc = dockyard("audit", "-i", inventory, "--strict", "--json", str(report), check=False)
+    assert report.stat().st_mode & 0o777 == 0o600  # it names hosts, users and paths
     return proc, json.loads(report.read_text())
 
 
@@ -76,6 +77,17 @@ def test_audit_strict_passes_on_the_converged_lab_and_gives_every_info_a_reason(
 
 
 SLEEP = ["--entrypoint", "/bin/busybox", "{image}", "sleep", "3600"]
+TCP_API_UNIT = "/etc/systemd/system/docker.service.d/zz-cis-plant.conf"
+PLANT_TCP_API = (
+    "python3 -c \"import json; c = json.load(open('/etc/docker/daemon.json')); c['hosts'] = "
+    "['unix:///var/run/docker.sock', 'tcp://127.0.0.1:2375']; json.dump(c, open('/root/cis-plant.json', 'w'))\" && "
+    f"mkdir -p /etc/systemd/system/docker.service.d && printf '[Service]\\nExecStart=\\nExecStart=%s "
+    f"--config-file /root/cis-plant.json --containerd=/run/containerd/containerd.sock\\n' \"$(command -v dockerd)\" "
+    f"> {TCP_API_UNIT}")
+RESTART_DOCKERD = "systemctl daemon-reload && systemctl restart docker"
+# The planted dockerd made /var/run/docker.sock itself and removed it when it stopped: docker.socket makes it anew.
+RESTART_SOCKET = ("systemctl daemon-reload && systemctl stop docker && systemctl restart docker.socket "
+                  "&& systemctl start docker")
 PLANTS = {
     # Created, not started: a privileged container cannot start on this machine (its root has no
     # CAP_SYS_RESOURCE to hand on). The audit counts created containers too: `docker start` runs them.
@@ -90,6 +102,9 @@ PLANTS = {
     "icc turned back on by hand": (WORKER, "2.2", ["sh", "-c", "cp -p /etc/docker/daemon.json /root/daemon.json && "
                                                    "sed -i 's/\"icc\": false/\"icc\": true/' /etc/docker/daemon.json"],
                                    ["cp", "-p", "/root/daemon.json", "/etc/docker/daemon.json"]),
+    # A TCP API set where the audit does not read (a config file of dockerd's own, not daemon.json): its socket tells.
+    "TCP API in another config file": (WORKER, "2.7", ["sh", "-c", f"{PLANT_TCP_API} && {RESTART_DOCKERD}"],
+                                       ["sh", "-c", f"rm {TCP_API_UNIT} /root/cis-plant.json && {RESTART_SOCKET}"]),
 }
 
 

@@ -33,6 +33,8 @@ G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
 TOKEN_SECONDS = 300
 # The largest OAuth2 form read (an account, a password and a few scopes fit in far less).
 MAX_FORM = 65536
+# How long a client may keep the server waiting for its next bytes (the TLS handshake's, a request's).
+IDLE_SECONDS = 10
 
 
 def add(p, q):
@@ -127,6 +129,7 @@ def token(config, key, user, access, now):
 
 class Handler(BaseHTTPRequestHandler):
     config, key, verified = {}, 0, {}
+    timeout = IDLE_SECONDS
 
     def do_GET(self):  # noqa: N802 - http.server's name
         url = urlsplit(self.path)
@@ -187,20 +190,39 @@ class Handler(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
-def main(directory):
-    """Serve with token.json, token.key and registry.pem from ``directory``."""
+class Server(ThreadingHTTPServer):
+    """TLS on each connection, in that connection's own thread. (TLS on the listening socket made accept() do the
+    handshake, in the one thread that accepts: a client that connected and sent nothing stopped every login.)"""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, address, context):
+        super().__init__(address, Handler)
+        self.context = context
+
+    def finish_request(self, request, client_address):
+        request.settimeout(IDLE_SECONDS)
+        with self.context.wrap_socket(request, server_side=True) as tls:
+            self.RequestHandlerClass(tls, client_address, self)
+
+    def handle_error(self, request, client_address):
+        # A client that gave up, timed out or spoke no TLS: one line in the journal, not a traceback.
+        sys.stderr.write(f"{client_address[0]} connection dropped: {sys.exc_info()[1]}\n")
+
+
+def server(directory):
+    """The server of token.json, token.key and registry.pem in ``directory``, listening."""
     with open(os.path.join(directory, "token.json"), encoding="utf-8") as handle:
         config = json.load(handle)
     with open(os.path.join(directory, "token.key"), encoding="ascii") as handle:
         Handler.key = ec_private_scalar(handle.read())
     Handler.config = config
-    server = ThreadingHTTPServer((config["address"], config["port"]), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(os.path.join(directory, "registry.pem"))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    server.serve_forever()
+    return Server((config["address"], config["port"]), context)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    server(sys.argv[1]).serve_forever()

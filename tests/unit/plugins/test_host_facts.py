@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ansible_collections.dockyard.fleet.plugins.action.host_facts import SCRIPT, parse
+from ansible_collections.dockyard.fleet.plugins.action.host_facts import SCRIPT, not_names, parse
 
 from dockyard.collection import ansible_env
 
@@ -72,3 +72,12 @@ ID_LIKE="rhel centos fedora"
 def test_other_systems_are_read_as_setup_names_them(read, expected):
     facts = parse(read)
     assert {name: facts[name] for name in expected} == expected
+
+
+@pytest.mark.parametrize("codename", ["../../../tmp/x", "bookworm main\nTypes: deb", "Bookworm", "a b"])
+def test_a_release_name_that_is_no_name_is_refused(codename):
+    facts = parse(UBUNTU.replace("VERSION_CODENAME=noble", f"VERSION_CODENAME={codename!r}").replace(
+        "UBUNTU_CODENAME=noble\n", ""))
+    assert facts["distribution_release"] != "noble"
+    assert not_names(facts).startswith("The host's distribution_release is ")
+    assert not_names(parse(UBUNTU)) == not_names(parse(ROCKY)) == ""

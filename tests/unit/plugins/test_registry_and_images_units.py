@@ -1,12 +1,17 @@
 import base64
+import contextlib
 import datetime
 import http.server
 import importlib.util
 import io
+import ipaddress
 import json
 import os
+import socket
+import ssl
 import tarfile
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -27,6 +32,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth impo
 )
 from ansible_collections.dockyard.fleet.plugins.modules.image_build import failed_step
 from ansible_collections.dockyard.fleet.plugins.plugin_utils import _pki as tls
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
@@ -51,6 +57,43 @@ def test_the_token_servers_es256_signature_verifies_with_the_certificates_key():
     der = utils.encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
     key.public_key().verify(der, b"header.claims", ec.ECDSA(hashes.SHA256()))
 
+
+def test_idle_and_slow_clients_neither_stop_the_token_server_nor_hold_it(tmp_path):
+    module = load_token_server()
+    module.IDLE_SECONDS = module.Handler.timeout = 2
+    key = tls.new_key()
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "registry")])
+    cert = tls.build(name, name, key.public_key(), key, 1, [(x509.SubjectAlternativeName(
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)]).public_bytes(serialization.Encoding.PEM)
+    (tmp_path / "registry.pem").write_bytes(tls.key_pem(key) + cert)
+    (tmp_path / "token.key").write_bytes(tls.key_pem(key))
+    (tmp_path / "token.json").write_text(json.dumps({
+        "address": "127.0.0.1", "port": 0, "issuer": "dockyard", "service": "127.0.0.1:5000", "cert": cert.decode(),
+        "accounts": registry_accounts([{"name": "puller", "password": "pull-pass", "actions": ["pull"]}],
+                                      "127.0.0.1:5000", iterations=1000)}))
+    server = module.server(str(tmp_path))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]  # TCP, and never a ClientHello
+        client = ssl.create_default_context(cadata=cert.decode())
+        slow = client.wrap_socket(socket.create_connection(("127.0.0.1", port)), server_hostname="127.0.0.1")
+        slow.sendall(b"GET /token HTTP/1.1\r\nHost: registry\r\n")  # and the rest never comes
+        asked = time.monotonic()
+        request = urllib.request.Request(f"https://127.0.0.1:{port}/token?scope=repository:web:pull,push", headers={
+            "Authorization": "Basic " + base64.b64encode(b"puller:pull-pass").decode()})
+        with urllib.request.urlopen(request, context=client, timeout=5) as answer:
+            claims = json.loads(base64.urlsafe_b64decode(json.load(answer)["token"].split(".")[1] + "=="))
+        assert time.monotonic() - asked < 5
+        assert claims["access"] == [{"type": "repository", "name": "web", "actions": ["pull"]}]
+        for connection in (slow, *idle):  # each cut off once it kept the server waiting 2 s
+            connection.settimeout(10)
+            with contextlib.suppress(ConnectionResetError, ssl.SSLError):
+                assert connection.recv(1024) == b""
+        assert time.monotonic() - asked < 10
+    finally:
+        server.shutdown()
+        server.server_close()
 
 def test_the_token_grants_only_the_actions_the_account_has():
     server = load_token_server()

@@ -37,6 +37,14 @@ def test_unparsed_inventory_fails_instead_of_running_on_no_hosts(tmp_path):
     assert "Ansible cannot parse the inventory" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_a_variable_with_a_name_ansible_reserves_is_refused_in_one_line(tmp_path):
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("docker_hosts:\n  hosts:\n    n1:\n      action: 1\n      ansible_host: 127.0.0.1\n")
+    proc = dockyard("up", "-i", str(inv), "--check")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr == (f"dockyard: error: the inventory {inv} sets 'action', a name Ansible keeps for its own "
+                           "keywords; rename the variable and run again\n")
+
 def test_help_lists_every_command():
     out = dockyard("--help").stdout
     for command in ("up", "deploy", "check", "status", "lab"):

@@ -25,7 +25,7 @@ def run(tmp_path, cache):
     proc = subprocess.run([sys.executable, "-m", "ansible", "playbook", "-i", "localhost,", str(playbook)],
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout
+    return proc.stdout + proc.stderr
 
 
 def test_the_second_run_takes_the_modules_the_first_packed(tmp_path):
@@ -37,3 +37,14 @@ def test_the_second_run_takes_the_modules_the_first_packed(tmp_path):
     second = run(tmp_path, cache)
     assert "ANSIBALLZ: Creating module" not in second
     assert f"ANSIBALLZ: using cached module: {tmp_path / 'tmp'}" in second and HOST_FILES in second
+
+
+def test_a_cache_others_may_write_to_is_not_used(tmp_path):
+    cache = tmp_path / "cache"
+    run(tmp_path, cache)
+    cache.chmod(0o777)  # anyone could have put a module of theirs in it
+    shared = run(tmp_path, cache)
+    assert "dockyard does not use its module cache: " in shared and "is writable by others (drwxrwxrwx)" in shared
+    assert "ANSIBALLZ: using cached module" not in shared
+    (kept,) = cache.iterdir()
+    assert sorted(p.name.split("-")[0] for p in kept.iterdir()) == ["ansible.modules.command", HOST_FILES]

@@ -95,6 +95,8 @@ def test_render_is_stable_and_read_back_equal(tmp_path):
     ({"insecure-registries": ["10.0.0.0/8"]}, "CIS 2.5"),
     ({"hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2375"]}, "CIS 2.7"),
     ({"hosts": ["tcp://0.0.0.0:2376"], "tls": True}, "without 'tlsverify'"),
+    ({"hosts": ["0.0.0.0:2375"]}, "CIS 2.7"),  # dockerd takes an address without a scheme for TCP
+    ({"hosts": [" tcp://0.0.0.0:2375"]}, "CIS 2.7"),  # and trims the spaces
     ({"experimental": True}, "CIS 2.18"),
 ])
 def test_what_the_cis_benchmark_forbids_is_refused_unless_allowed(settings, word):
@@ -102,6 +104,16 @@ def test_what_the_cis_benchmark_forbids_is_refused_unless_allowed(settings, word
         validate(config(settings), [], False, set())
     validate(config(settings), [], False, set(settings))
 
+
+
+@pytest.mark.parametrize("flags", [
+    ["-H tcp://0.0.0.0:2375"], ["-H", "tcp://0.0.0.0:2375"], ["-Htcp://0.0.0.0:2375"], ["-H=0.0.0.0:2375"],
+    ["--host=tcp://0.0.0.0:2375"], ["-H fd:// --host 0.0.0.0:2375"]])
+def test_a_tcp_api_in_dockerds_flags_is_refused_however_spelled(flags):
+    with pytest.raises(ConfigError, match=r"flags listen on .*0\.0\.0\.0:2375 without --tlsverify"):
+        validate(config({}), flags, False, {"hosts"})
+    validate(config({}), [*flags, "--tlsverify"], False, set())
+    validate(config({}), ["-H", "fd://", "-H unix:///run/other.sock"], False, set())
 
 def test_loopback_registries_and_a_verified_tcp_api_pass():
     validate(config({"insecure-registries": ["127.0.0.0/8", "localhost:5000", "[::1]:5000", "127.0.0.1:5000"],

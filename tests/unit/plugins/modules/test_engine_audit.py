@@ -1,8 +1,13 @@
+import http.server
+import os
+import threading
+
 from ansible_collections.dockyard.fleet.plugins.modules.docker_networks import default_encryption
 from ansible_collections.dockyard.fleet.plugins.modules.engine_audit import (
     container_rows,
     daemon_rows,
     effective_settings,
+    plain_api_ports,
     swarm_rows,
 )
 from ansible_collections.dockyard.fleet.plugins.modules.swarm_rotate import rotation
@@ -46,6 +51,45 @@ def test_a_tcp_api_without_tlsverify_and_insecure_registries_warn():
     assert statuses(daemon_rows(dict(HARDENED, hosts=["tcp://0.0.0.0:2376"], tlsverify=True), INFO, None))["2.7"] \
         == "PASS"
 
+
+
+def test_every_spelling_of_a_tcp_api_and_every_socket_dockerd_listens_on_count():
+    argv = ["-Htcp://0.0.0.0:2375", "-H=unix:///run/a.sock", "--host", " 0.0.0.0:2376", "--host=fd://", "--icc"]
+    assert effective_settings({}, argv) == {"hosts": ["tcp://0.0.0.0:2375", "unix:///run/a.sock", " 0.0.0.0:2376",
+                                                      "fd://"], "icc": True}
+    rows = {r["id"]: r for r in daemon_rows(dict(HARDENED, **effective_settings({}, argv)), INFO, None)}
+    assert rows["2.7"]["status"] == "WARN" and "tcp://0.0.0.0:2375, 0.0.0.0:2376 WITHOUT" in rows["2.7"]["reason"]
+    # Settings that say nothing of TCP, and dockerd answering its API on 2375 all the same: the socket tells.
+    rows = {r["id"]: r for r in daemon_rows(dict(HARDENED, tlsverify=True), INFO, None, [2375])}
+    assert rows["2.7"]["status"] == "WARN"
+    assert rows["2.7"]["reason"] == "dockerd answers its API without TLS on port 2375"
+
+
+class Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        if self.server.api:
+            self.send_header("Api-Version", "1.41")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_only_the_ports_where_the_engine_api_answers_without_tls_are_named():
+    """This process listens on two ports: one answers as the Engine API does, the other as a published port."""
+    servers = []
+    for api in (True, False):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+        server.api = api
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+    try:
+        assert plain_api_ports(os.getpid()) == [servers[0].server_address[1]]
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
 
 def container(name, **host_config):
     return {"Name": "/" + name, "Config": {"User": "", "Healthcheck": {"Test": ["CMD", "true"]}},

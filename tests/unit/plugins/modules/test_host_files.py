@@ -1,5 +1,6 @@
 """host_files run as Ansible runs it (a module process given its arguments), on this machine's own files."""
 
+import hashlib
 import json
 import stat
 from pathlib import Path
@@ -39,6 +40,13 @@ def test_check_mode_predicts_the_set_and_the_run_makes_exactly_it_then_nothing(t
     again, _ = run(files, secrets)
     assert not again["changed"] and "diff" in again and again["diff"] == []
     assert again["files"][1]["checksum"] == made["files"][1]["checksum"]
+    # The secret's checksum holds while the file does, changes when it is written, and is no hash of the secret.
+    assert again["files"][2]["checksum"] == made["files"][2]["checksum"]
+    assert made["files"][2]["checksum"] not in {hashlib.sha1(SECRET.encode() + b"\n").hexdigest(),
+                                                hashlib.sha256(SECRET.encode() + b"\n").hexdigest()}
+    assert predicted["files"][2]["checksum"] == "(to be written)"
+    changed, _ = run(files, {str(base / "key.pem"): SECRET + "2\n"})
+    assert changed["files"][2]["checksum"] not in (made["files"][2]["checksum"], "(to be written)")
 
 
 def test_a_changed_mode_or_content_is_put_back_and_shown(tmp_path, run):

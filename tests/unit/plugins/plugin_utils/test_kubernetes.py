@@ -10,6 +10,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from ansible_collections.dockyard.fleet.plugins.filter.compose import compose_inline
+from ansible_collections.dockyard.fleet.plugins.filter.derived_password import derived_password
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import duration_ns, size_bytes
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._kubernetes import Refused, render, to_yaml
 
@@ -243,6 +244,7 @@ def test_render_command_writes_valid_files_and_refuses_with_the_paths(tmp_path):
                     "--var", "DOCKYARD_REGISTRY=10.0.0.11:5000")
     assert proc.returncode == 0, proc.stderr
     files = sorted(p.name for p in out.iterdir())
+    assert {(out / f).stat().st_mode & 0o777 for f in files} == {0o600}  # a pull Secret's file among them
     assert files[0] == "00-namespace-shop.yaml" and len(files) == 12
     (api_file,) = [f for f in files if f.endswith("-deployment-api.yaml")]
     api = yaml.safe_load((out / api_file).read_text())
@@ -260,11 +262,11 @@ def test_render_command_writes_valid_files_and_refuses_with_the_paths(tmp_path):
     assert lossy.stderr.count("warning: left out") == len(PLANTED)
 
 
-def test_the_registry_address_and_login_come_from_the_inventory_as_the_registry_role_has_them(
+def test_the_registry_address_and_pull_login_come_from_the_inventory_as_the_registry_role_has_them(
         tmp_path, vaulted_inventory):
     password_file = vaulted_inventory(tmp_path / "inv", {"all": {"vars": {"registry_port": 5443}, "children": {
         "docker_hosts": {"hosts": {"node1": {"ansible_host": "10.0.0.11"}}},
-        "registry": {"hosts": {"node1": None}}}}}, {"registry_password": "pull-s3cret"})
+        "registry": {"hosts": {"node1": None}}}}}, {"registry_password": "push-s3cret"})
     proc = dockyard("render", str(STACKS["shop"]), "-i", str(tmp_path / "inv"), "--vault-password-file",
                     str(password_file))
     assert proc.returncode == 0, proc.stderr
@@ -272,9 +274,11 @@ def test_the_registry_address_and_login_come_from_the_inventory_as_the_registry_
     pull = by_kind(objects, "Secret")["registry-pull"]
     assert pull["type"] == "kubernetes.io/dockerconfigjson"
     auths = yaml.safe_load(base64.b64decode(pull["data"][".dockerconfigjson"]))["auths"]
-    assert auths["10.0.0.11:5443"]["username"] == "dockyard" and auths["10.0.0.11:5443"]["password"] == "pull-s3cret"
+    # The pull account, as the registry role makes it; the push account's password is in no manifest.
+    assert auths["10.0.0.11:5443"] == {"username": "dockyard-pull", "auth": auths["10.0.0.11:5443"]["auth"],
+                                       "password": derived_password("push-s3cret", "registry pull account")}
     for workload in by_kind(objects, "Deployment").values():
         pod = workload["spec"]["template"]["spec"]
         assert pod["imagePullSecrets"] == [{"name": "registry-pull"}]
         assert pod["containers"][0]["image"].startswith("10.0.0.11:5443/")
-    assert "pull-s3cret" not in proc.stderr
+    assert "push-s3cret" not in proc.stdout + proc.stderr

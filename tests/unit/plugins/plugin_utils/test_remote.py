@@ -14,6 +14,7 @@ import typing
 from pathlib import Path
 
 import pytest
+from ansible_collections.dockyard.fleet.plugins.action.registry_login import read_args
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import encode_auth
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._remote import script
 
@@ -116,6 +117,25 @@ def test_the_login_read_predicts_what_the_module_reports_and_never_prints_the_pa
                                             "property name enclosed in double quotes: line 1 column 2 (char 1)); "
                                             "fix or remove it, then run again."}
 
+
+
+@pytest.mark.parametrize("stored", ["old-password-1", PASSWORD])
+def test_the_action_sends_a_salted_proof_of_the_password_never_the_password(tmp_path, stored):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"auths": {REGISTRY: {"auth": encode_auth("builder", stored)}}}))
+    args = {"registry": REGISTRY, "username": "builder", "password": PASSWORD, "config_path": str(config),
+            "ca_cert": None, "certs_dir": str(tmp_path / "certs.d"), "wait_timeout": 0}
+    sent = read_args(args)
+    assert PASSWORD not in script(["_registry_auth"], "login_state", sent) and sent["salt"] != read_args(args)["salt"]
+    state, _ = on_host(["_registry_auth"], "login_state", **sent)
+    assert state["before"][REGISTRY] == ("builder" if stored == PASSWORD else "builder (another password)")
+
+
+def test_an_exception_on_the_host_is_an_answer_naming_it_without_a_traceback():
+    answer, output = on_host(["_registry_auth"], "login_state", registry=REGISTRY, username="u", surprise=PASSWORD)
+    assert answer == {"failed": True, "msg": f"TypeError on {os.uname().nodename}: login_state() got an unexpected "
+                                             "keyword argument 'surprise'"}
+    assert "Traceback" not in output and PASSWORD not in output
 
 @pytest.mark.parametrize("pipelining", ["True", "False"])
 def test_the_action_reads_with_and_without_pipelining_and_sends_the_module_only_to_change(tmp_path, pipelining):
