@@ -8,7 +8,11 @@ import secrets
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import COMMON_ARGS
-from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import LOGIN_ARGS, password_proof
+from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
+    LOGIN_ARGS,
+    LOGIN_REQUIRED_IF,
+    password_proof,
+)
 from ansible_collections.dockyard.fleet.plugins.plugin_utils import _remote
 
 # The paths are the host's: checked here as text, expanded (~) on the host, not on the control machine.
@@ -21,7 +25,7 @@ def read_args(args):
     program's text may sit in a file on the host, or show in a traceback)."""
     salt = secrets.token_hex(16)
     return dict({key: args[key] for key in LOGIN_ARGS if key not in ("wait_timeout", "password")}, salt=salt,
-                proof=password_proof(args["password"], salt))
+                proof=None if args["password"] is None else password_proof(args["password"], salt))
 
 
 class ActionModule(ActionBase):
@@ -30,7 +34,8 @@ class ActionModule(ActionBase):
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
-        _validation, args = self.validate_argument_spec(dict(COMMON_ARGS, **HOST_PATHS_AS_GIVEN))
+        _validation, args = self.validate_argument_spec(dict(COMMON_ARGS, **HOST_PATHS_AS_GIVEN),
+                                                        required_if=LOGIN_REQUIRED_IF)
         state = _remote.run(self, task_vars or {}, ["_registry_auth"], "login_state",
                             f"Reading the login for registry {args['registry']} and its CA", **read_args(args))
         if state.get("failed"):

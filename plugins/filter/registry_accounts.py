@@ -3,7 +3,6 @@
 """Controller-side: the registry's accounts as its token server checks them."""
 
 import hashlib
-import hmac
 
 from ansible.errors import AnsibleFilterError
 
@@ -15,9 +14,9 @@ author: dockyard developers (@dockyard)
 description:
   - Returns the C(accounts) mapping of the registry's token server - per account a PBKDF2-SHA256 hash of its
     password and the actions it may take (C(pull), or C(pull) and C(push)).
-  - The salt is derived from the password, the account and O(realm) (an HMAC), so the same input gives the same
-    mapping on every run and the file written from it stays unchanged; a different password, account or realm
-    gives an unrelated salt.
+  - The salt is a hash of the account and O(realm), so the same input gives the same mapping on every run and the
+    file written from it stays unchanged. It tells nothing of the password (a salt derived from the password would
+    let whoever reads the file test guesses at the speed of that derivation, not of PBKDF2's).
 options:
   _input:
     description: "A list of accounts, each with C(name), C(password) and C(actions)."
@@ -58,7 +57,7 @@ def registry_accounts(accounts, realm, iterations=100000):
         name, password = account.get("name"), str(account.get("password") or "")
         if not name or ":" in name or not password:
             raise AnsibleFilterError("registry_accounts needs for each account a name without ':' and a password")
-        salt = hmac.new(password.encode(), f"{name}\0{realm}".encode(), hashlib.sha256).digest()[:16]
+        salt = hashlib.sha256(f"dockyard registry account\0{name}\0{realm}".encode()).digest()[:16]
         derived = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
         result[name] = {"salt": salt.hex(), "iterations": iterations, "hash": derived.hex(),
                         "actions": sorted(account["actions"])}

@@ -23,13 +23,15 @@ CONFIG_PATH = "~/.docker/config.json"
 # registry_login's options (its action plugin checks them before the read, the module before a change).
 LOGIN_ARGS = {
     "registry": {"type": "str", "required": True},
-    "username": {"type": "str", "required": True},
-    "password": {"type": "str", "required": True, "no_log": True},
+    "username": {"type": "str"},
+    "password": {"type": "str", "no_log": True},
     "config_path": {"type": "path", "default": CONFIG_PATH},
     "ca_cert": {"type": "str"},
     "certs_dir": {"type": "path", "default": "/etc/docker/certs.d"},
     "wait_timeout": {"type": "int", "default": 0},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
 }
+LOGIN_REQUIRED_IF = [("state", "present", ("username", "password"))]
 
 
 def config_path(path=CONFIG_PATH):
@@ -129,17 +131,24 @@ def password_proof(password, salt):
     return hashlib.sha256(f"{salt}\0{password}".encode()).hexdigest()
 
 
-def login_state(registry, username, password=None, config_path=CONFIG_PATH, ca_cert=None,
-                certs_dir="/etc/docker/certs.d", proof=None, salt=""):
+def login_state(registry, username=None, password=None, config_path=CONFIG_PATH, ca_cert=None,
+                certs_dir="/etc/docker/certs.d", state="present", proof=None, salt=""):
     """What registry_login finds on the host, as its diff: the login stored for ``registry`` (the user, never a
-    password: a different one is only said to differ) and, with ``ca_cert``, the CA in certs.d. Or ``{"failed":
-    True, "msg": ...}``. The password is given as itself or, by the read sent as a program, as its ``proof``."""
+    password: a different one is only said to differ) and, with ``ca_cert``, the CA in certs.d; for ``state``
+    absent, the login and the registry's certs.d directory. Or ``{"failed": True, "msg": ...}``. The password is
+    given as itself or, by the read sent as a program, as its ``proof``."""
     path = os.path.expanduser(config_path)
     try:
         stored = credentials(read_config(path), registry)
     except ValueError as exc:
         return {"failed": True, "msg": f"{path} on {os.uname().nodename} is not valid JSON ({exc}); fix or remove "
                                        "it, then run again."}
+    if state == "absent":
+        ca_dir = os.path.join(os.path.expanduser(certs_dir), registry)
+        return {"config_path": path, "ca_path": ca_dir,
+                "before": {registry: stored and stored[0], ca_dir: "the registry's CA" if os.path.isdir(ca_dir)
+                           else "missing"},
+                "after": {registry: None, ca_dir: "missing"}}
     same = stored and (stored[1] == password if proof is None
                        else hmac.compare_digest(password_proof(stored[1], salt), proof))
     state = {"config_path": path,

@@ -31,13 +31,11 @@ options:
     type: str
     required: true
   username:
-    description: User name.
+    description: User name. Required with O(state=present).
     type: str
-    required: true
   password:
-    description: Password.
+    description: Password. Required with O(state=present).
     type: str
-    required: true
   config_path:
     description: The CLI config file to store the login in.
     type: path
@@ -56,6 +54,13 @@ options:
         answer names (C(WWW-Authenticate) realm), if any. V(0) does not wait.
     type: int
     default: 0
+  state:
+    description:
+      - V(present) logs in (and installs O(ca_cert)); V(absent) removes the login stored for O(registry) and the
+        registry's directory in O(certs_dir) (its CA), as C(docker logout) and more. Other logins are kept.
+    type: str
+    choices: [present, absent]
+    default: present
 attributes:
   action:
     support: full
@@ -78,6 +83,11 @@ EXAMPLES = r"""
     username: dockyard
     password: "{{ registry_password }}"
     ca_cert: "{{ lookup('ansible.builtin.file', 'pki/ca.crt') }}"
+
+- name: Forget the registry (dockyard reset does)
+  dockyard.fleet.registry_login:
+    registry: 10.88.0.11:5000
+    state: absent
 """
 
 RETURN = r"""
@@ -86,13 +96,14 @@ config_path:
   returned: always
   type: str
 ca_path:
-  description: Where the CA certificate is installed.
-  returned: with O(ca_cert)
+  description: Where the CA certificate is installed (with O(state=absent), the directory removed).
+  returned: with O(ca_cert), or O(state=absent)
   type: str
 """
 
 import json
 import os
+import shutil
 import urllib.error
 
 from ansible.module_utils.urls import open_url
@@ -104,6 +115,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._files import write
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import Differences, DockyardModule
 from ansible_collections.dockyard.fleet.plugins.module_utils._registry_auth import (
     LOGIN_ARGS,
+    LOGIN_REQUIRED_IF,
     challenge,
     encode_auth,
     login_state,
@@ -143,8 +155,19 @@ def wait_until_answering(module, registry, ca_path, timeout):
                              "and can this host reach it?")
 
 
+def log_out(module, state, changes):
+    """Remove the login and the registry's certs.d directory (state absent)."""
+    registry, ca_dir = module.params["registry"], state["ca_path"]
+    if changes[registry]:
+        config = read_config(state["config_path"])
+        del config["auths"][registry]
+        write_atomically(state["config_path"], json.dumps(config, indent="\t") + "\n", 0o600, dir_mode=0o700)
+    if changes[ca_dir]:
+        shutil.rmtree(ca_dir)
+
+
 def main():
-    module = DockyardModule(argument_spec=LOGIN_ARGS, supports_check_mode=True)
+    module = DockyardModule(argument_spec=LOGIN_ARGS, required_if=LOGIN_REQUIRED_IF, supports_check_mode=True)
     p = module.params
     registry, username, host = p["registry"], p["username"], module.host
     state = login_state(**{key: p[key] for key in LOGIN_ARGS if key != "wait_timeout"})
@@ -152,6 +175,10 @@ def main():
         module.fail_json(msg=state["msg"])
     differences = Differences()
     changes = {item: differences.add(item, before, state["after"][item]) for item, before in state["before"].items()}
+    if p["state"] == "absent":
+        if not module.check_mode:
+            log_out(module, state, changes)
+        module.exit_json(**differences.report(module, {"config_path": state["config_path"]}))
     ca_path = state.get("ca_path")
     if changes.get(ca_path) and not module.check_mode:
         write_atomically(ca_path, p["ca_cert"].strip() + "\n", 0o444)

@@ -62,7 +62,7 @@ def registry_of(inventory: str, vault) -> dict | None:
     from ansible.vars.manager import VariableManager
 
     from dockyard.check import ansible_warnings
-    from dockyard.collection import collection_root
+    from dockyard.collection import collection_root, state_root
 
     loader = DataLoader()
     vault.load_secrets(loader)
@@ -75,7 +75,9 @@ def registry_of(inventory: str, vault) -> dict | None:
     # The role's defaults are templates too (the pull account's), calling the collection's filters.
     defaults = {name: trust_as_template(value) if isinstance(value, str) else value for name, value in
                 yaml.safe_load((collection_root() / "roles/registry/defaults/main.yml").read_text("utf-8")).items()}
-    host_vars = dict(defaults, **VariableManager(loader=loader, inventory=manager).get_vars(host=hosts[0]))
+    # The pull account's password is made in (or read from) the state directory the runs use.
+    host_vars = dict(defaults, dockyard_state_dir=str(state_root()),
+                     **VariableManager(loader=loader, inventory=manager).get_vars(host=hosts[0]))
     templar = Templar(loader=loader, variables=host_vars)
 
     def value(name, default=""):

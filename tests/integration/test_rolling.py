@@ -264,6 +264,10 @@ def test_reset_takes_the_hosts_back_and_up_builds_it_again(rolling_lab):
     dockyard("reset", "-i", str(path), "--yes")
     for name in ("node1", "node2", "node3", "node4"):
         assert dockyard_objects(name) == {"swarm": "inactive", "containers": [], "networks": [], "volumes": []}
+        # No secret of dockyard's stays: no login to its registry, nor its CA, nor (on its host) its key.
+        left = on_host(host(name), "sh", "-c", "cat /root/.docker/config.json; ls /etc/docker/certs.d "
+                                               "/etc/dockyard/registry 2>&1 || true")
+        assert ":5000" not in left and "registry.pem" not in left, (name, left)
 
     dockyard("up", "-i", str(path), "-e", STACKS)
     for name in ("node1", "node2", "node3", "node4"):

@@ -19,7 +19,6 @@ PLUGINS = [("module", p.stem) for p in sorted((ROOT / "plugins/modules").glob("*
     ("filter", "group_problems"),
     ("filter", "kubernetes_manifests"),
     ("filter", "registry_accounts"),
-    ("filter", "derived_password"),
     ("filter", "compose_inline"),
     ("callback", "events"),
     ("callback", "module_cache"),
@@ -84,8 +83,8 @@ def test_the_docker_action_group_lists_every_module_that_talks_to_an_engine():
 
 def test_each_filter_shows_its_own_documentation(rendered):
     _, _, docs = rendered["filter"]
-    assert docs["dockyard.fleet.derived_password"]["doc"]["name"] == "derived_password"
     assert docs["dockyard.fleet.registry_accounts"]["doc"]["name"] == "registry_accounts"
+    assert docs["dockyard.fleet.swarm_leader"]["doc"]["name"] == "swarm_leader"
 
 
 def test_the_speed_figures_in_the_docs_are_the_newest_benchmarks():

@@ -37,6 +37,28 @@ def test_the_stored_login_and_the_ca_are_compared_and_the_diff_never_holds_a_pas
     assert not again["changed"] and again["diff"]["before"] == again["diff"]["after"]
 
 
+
+def test_state_absent_removes_the_login_and_the_registrys_ca_only_and_predicts_it(tmp_path, run_module):
+    other = {"auth": encode_auth("me", "mine")}
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {"other:5000": other, REGISTRY: {
+        "auth": encode_auth("builder", PASSWORD)}}, "credsStore": ""}))
+    (tmp_path / "certs.d" / REGISTRY).mkdir(parents=True)
+    (tmp_path / "certs.d" / REGISTRY / "ca.crt").write_text("-----CA-----\n")
+    (tmp_path / "certs.d" / "other:5000").mkdir()
+    args = {"registry": REGISTRY, "state": "absent", "config_path": str(tmp_path / "config.json"),
+            "certs_dir": str(tmp_path / "certs.d")}
+    predicted, _ = run_module("registry_login", args, check=True)
+    assert predicted["changed"] and (tmp_path / "certs.d" / REGISTRY).exists()
+    ca_dir = str(tmp_path / "certs.d" / REGISTRY)
+    assert predicted["diff"] == {"before": {REGISTRY: "builder", ca_dir: "the registry's CA"},
+                                 "after": {REGISTRY: None, ca_dir: "missing"}}
+    removed, output = run_module("registry_login", args)
+    assert removed["changed"] and PASSWORD not in output
+    assert json.loads((tmp_path / "config.json").read_text()) == {"auths": {"other:5000": other}, "credsStore": ""}
+    assert [p.name for p in (tmp_path / "certs.d").iterdir()] == ["other:5000"]
+    again, _ = run_module("registry_login", args)
+    assert not again["changed"]
+
 class StartingRegistry(http.server.BaseHTTPRequestHandler):
     """A registry that is starting: its token service answers only from its third request on, then asks for a login
     like the registry (whose answer names it)."""

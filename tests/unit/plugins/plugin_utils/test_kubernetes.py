@@ -2,6 +2,7 @@
 strict), saying what the compose file says, deterministic, and nothing left out without a word."""
 
 import base64
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,6 @@ import kubernetes_validate
 import pytest
 import yaml
 from ansible_collections.dockyard.fleet.plugins.filter.compose import compose_inline
-from ansible_collections.dockyard.fleet.plugins.filter.derived_password import derived_password
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import duration_ns, size_bytes
 from ansible_collections.dockyard.fleet.plugins.plugin_utils._kubernetes import Refused, render, to_yaml
 
@@ -267,16 +267,20 @@ def test_the_registry_address_and_pull_login_come_from_the_inventory_as_the_regi
     password_file = vaulted_inventory(tmp_path / "inv", {"all": {"vars": {"registry_port": 5443}, "children": {
         "docker_hosts": {"hosts": {"node1": {"ansible_host": "10.0.0.11"}}},
         "registry": {"hosts": {"node1": None}}}}}, {"registry_password": "push-s3cret"})
-    proc = dockyard("render", str(STACKS["shop"]), "-i", str(tmp_path / "inv"), "--vault-password-file",
-                    str(password_file))
+    state = tmp_path / "state"
+    proc = subprocess.run([sys.executable, "-m", "dockyard", "render", str(STACKS["shop"]), "-i", str(tmp_path / "inv"),
+                           "--vault-password-file", str(password_file)], capture_output=True, text=True, check=False,
+                          env={**os.environ, "DOCKYARD_STATE_DIR": str(state)})
     assert proc.returncode == 0, proc.stderr
     objects = list(yaml.safe_load_all(proc.stdout))
     pull = by_kind(objects, "Secret")["registry-pull"]
     assert pull["type"] == "kubernetes.io/dockerconfigjson"
     auths = yaml.safe_load(base64.b64decode(pull["data"][".dockerconfigjson"]))["auths"]
     # The pull account, as the registry role makes it; the push account's password is in no manifest.
+    pull_password = (state / "keys" / "registry-pull.password").read_text().strip()  # made as the runs make it
+    assert len(pull_password) == 32 and (state / "keys" / "registry-pull.password").stat().st_mode & 0o777 == 0o600
     assert auths["10.0.0.11:5443"] == {"username": "dockyard-pull", "auth": auths["10.0.0.11:5443"]["auth"],
-                                       "password": derived_password("push-s3cret", "registry pull account")}
+                                       "password": pull_password}
     for workload in by_kind(objects, "Deployment").values():
         pod = workload["spec"]["template"]["spec"]
         assert pod["imagePullSecrets"] == [{"name": "registry-pull"}]

@@ -124,7 +124,7 @@ def test_the_action_sends_a_salted_proof_of_the_password_never_the_password(tmp_
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"auths": {REGISTRY: {"auth": encode_auth("builder", stored)}}}))
     args = {"registry": REGISTRY, "username": "builder", "password": PASSWORD, "config_path": str(config),
-            "ca_cert": None, "certs_dir": str(tmp_path / "certs.d"), "wait_timeout": 0}
+            "ca_cert": None, "certs_dir": str(tmp_path / "certs.d"), "wait_timeout": 0, "state": "present"}
     sent = read_args(args)
     assert PASSWORD not in script(["_registry_auth"], "login_state", sent) and sent["salt"] != read_args(args)["salt"]
     state, _ = on_host(["_registry_auth"], "login_state", **sent)
