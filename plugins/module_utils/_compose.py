@@ -99,6 +99,20 @@ def _argv(value):
     return [str(v) for v in value] if isinstance(value, list) else shlex.split(str(value))
 
 
+# Environment variables whose names say they hold a secret (a *_FILE variable names a file: the way to pass one).
+SECRET_NAME = re.compile(r"PASSW(OR)?D|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL", re.IGNORECASE)
+SECRET_IN_ENVIRONMENT = (
+    "looks like a secret: an environment value shows to whoever may inspect the service, and Ansible logs it with "
+    "the compose file on the host that deploys; put it in secrets: (a file in /run/secrets/, which many images read "
+    "from a *_FILE variable)")
+
+
+def secret_looking(environment, where):
+    """The paths of the variables of ``environment`` that look like secrets and have a value."""
+    return [f"{where}.environment.{name}" for name, value in sorted(environment.items())
+            if value and SECRET_NAME.search(name) and not name.upper().endswith("_FILE")]
+
+
 def process_of(spec, where):
     """What a service runs: its entrypoint and command as argv lists and its environment as a dict, each only if
     set (the swarm's and Kubernetes' renderings name them differently)."""
@@ -152,7 +166,7 @@ class Stack:
             self.networks = self._networks()
             self.secrets = self._objects("secrets", secrets or {}, secret_key)
             self.configs = self._objects("configs", {})
-        self.services = {}
+        self.services, self.secret_looking = {}, []
         for svc, spec in services.items():
             with shape_errors(f"services.{svc}"):
                 self.services[svc] = self._service(svc, spec or {})
@@ -287,6 +301,7 @@ class Stack:
                           if key in process})
         if "environment" in process:
             container["Env"] = [f"{k}={v}" for k, v in sorted(process["environment"].items())]
+            self.secret_looking += secret_looking(process["environment"], where)
         for key, api in (("user", "User"), ("working_dir", "Dir"), ("hostname", "Hostname"),
                          ("stop_signal", "StopSignal"), ("tty", "TTY"), ("init", "Init"), ("read_only", "ReadOnly")):
             if key in spec:

@@ -149,6 +149,7 @@ import time
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
     NAMESPACE,
+    SECRET_IN_ENVIRONMENT,
     SPEC_HASH,
     ComposeError,
     Stack,
@@ -375,6 +376,8 @@ def main():
                        params["secret_name_key"]) if params["state"] == "present" else None)
     except ComposeError as exc:
         module.fail_json(msg=f"Stack {name}: the compose file is not deployable: {exc}. Nothing was changed.")
+    for path in stack.secret_looking if stack else []:
+        module.warn(f"Stack {name}: {path} {SECRET_IN_ENVIRONMENT}")
     if stack and stack.ingress_ports() and not kernel_module("ip_vs", "/proc/net/ip_vs"):
         ports = ", ".join(f"{svc}:{port}" for svc, port in stack.ingress_ports())
         module.fail_json(msg=f"Stack {name} publishes {ports} through the swarm routing mesh (ingress), but the kernel "

@@ -17,6 +17,7 @@ import math
 import re
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
+    SECRET_IN_ENVIRONMENT,
     ComposeError,
     Stack,
     duration_ns,
@@ -24,6 +25,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
     key_value_list,
     parse_port,
     process_of,
+    secret_looking,
     shape_errors,
     size_bytes,
 )
@@ -207,6 +209,8 @@ class Renderer:
                           if key in process})
         if "environment" in process:
             container["env"] = [{"name": k, "value": v} for k, v in sorted(process["environment"].items())]
+            for path in secret_looking(process["environment"], where):
+                self.note(path, SECRET_IN_ENVIRONMENT)
         if "working_dir" in spec:
             container["workingDir"] = spec["working_dir"]
         self.security(where, spec, container, pod)

@@ -170,14 +170,18 @@ def test_changing_one_setting_shows_a_diff_and_restarts_only_that_daemon(invento
 
 def test_flags_and_proxy_go_into_a_drop_in_and_leave_with_it(inventory, containers):
     node2 = containers[1]
-    dockyard("up", "-i", inventory, "--limit", "node2", "-e",
-             json.dumps({"engine_daemon_flags": ["--debug"], "engine_http_proxy": "http://proxy.lab.invalid:3128"}))
+    proxy = "http://ops:planted-proxy-pass@proxy.lab.invalid:3128"
+    proc = dockyard("up", "-i", inventory, "--limit", "node2", "--diff", "-e",
+                    json.dumps({"engine_daemon_flags": ["--debug"], "engine_http_proxy": proxy}))
+    assert "planted-proxy-pass" not in proc.stdout + proc.stderr  # its diff too
+    dropin = "/etc/systemd/system/docker.service.d/dockyard.conf"
+    assert on_host(node2, "stat", "-c", "%a", dropin) == "600"  # a password in it: root alone reads it
     unit = on_host(node2, "systemctl", "cat", "docker")
     assert unit.count("ExecStart=") == 3  # packaged, reset, ours
     ours = unit.rsplit("ExecStart=", 1)[1].splitlines()[0]  # and ours keeps the packaged unit's containerd
     assert ours == "/usr/sbin/dockerd -H fd:// --containerd=/run/containerd/containerd.sock --debug"
     info = docker_info(node2)
-    assert info["Debug"] is True and info["HttpProxy"] == "http://proxy.lab.invalid:3128"
+    assert info["Debug"] is True and "@proxy.lab.invalid:3128" in info["HttpProxy"]
 
     dockyard("up", "-i", inventory, "--limit", "node2")
     assert on_host(node2, "sh", "-c", "ls /etc/systemd/system/docker.service.d 2>/dev/null | wc -l") == "0"

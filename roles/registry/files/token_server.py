@@ -6,14 +6,16 @@ Distribution (the registry) has no per-account permissions of its own; with `aut
 tokens that name the repositories and actions a client may use. This server checks an account's
 password (PBKDF2-SHA256, from the config file) and grants the requested actions that the account
 has - `pull` for every host, `pull` and `push` for builders - in a JWT signed ES256 with the key of
-the certificate the registry's `rootcertbundle` holds. Python's standard library only: it runs on
-the registry host under systemd, as a user of its own that alone can read its directory: token.json,
-token.key and registry.pem (the registry's TLS pair).
+the certificate the registry's `rootcertbundle` holds, by OpenSSL (the libcrypto of Python's ssl
+module). Python's standard library only: it runs on the registry host under systemd, as a user of
+its own that alone can read its directory: token.json, token.key and registry.pem (the registry's
+TLS pair).
 
     registry-token-server.py DIRECTORY
 """
 
 import base64
+import ctypes
 import hashlib
 import hmac
 import json
@@ -25,11 +27,6 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-# NIST P-256, the curve of ES256.
-P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
-N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-G = (0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
-     0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5)
 TOKEN_SECONDS = 300
 # The largest OAuth2 form read (an account, a password and a few scopes fit in far less).
 MAX_FORM = 65536
@@ -37,38 +34,42 @@ MAX_FORM = 65536
 IDLE_SECONDS = 10
 
 
-def add(p, q):
-    """Point addition on P-256 (None is the point at infinity)."""
-    if p is None or q is None:
-        return p or q
-    if p[0] == q[0] and (p[1] + q[1]) % P == 0:
-        return None
-    if p == q:
-        slope = 3 * (p[0] * p[0] - 1) * pow(2 * p[1], -1, P) % P  # a = -3
-    else:
-        slope = (q[1] - p[1]) * pow(q[0] - p[0], -1, P) % P
-    x = (slope * slope - p[0] - q[0]) % P
-    return x, (slope * (p[0] - x) - p[1]) % P
+class Signer:
+    """ES256 signatures made by OpenSSL (the libcrypto this Python's ssl module runs on: no package to install, and
+    no elliptic-curve arithmetic of our own, whose timing could give the key away)."""
 
+    def __init__(self, pem):
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+            path = next(line.split()[-1] for line in maps if "/libcrypto.so" in line)
+        lib = self.lib = ctypes.CDLL(path)
+        pointer = ctypes.c_void_p
+        for name, result, arguments in (
+                ("BIO_new_mem_buf", pointer, [ctypes.c_char_p, ctypes.c_int]), ("BIO_free", ctypes.c_int, [pointer]),
+                ("PEM_read_bio_PrivateKey", pointer, [pointer, pointer, pointer, pointer]),
+                ("EVP_sha256", pointer, []), ("EVP_MD_CTX_new", pointer, []), ("EVP_MD_CTX_free", None, [pointer]),
+                ("EVP_DigestSignInit", ctypes.c_int, [pointer, pointer, pointer, pointer, pointer]),
+                ("EVP_DigestSign", ctypes.c_int, [pointer, ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t),
+                                                  ctypes.c_char_p, ctypes.c_size_t])):
+            function = getattr(lib, name)
+            function.restype, function.argtypes = result, arguments
+        bio = lib.BIO_new_mem_buf(pem.encode(), len(pem.encode()))
+        self.key = lib.PEM_read_bio_PrivateKey(bio, None, None, None)
+        lib.BIO_free(bio)
+        if not self.key:
+            raise ValueError("OpenSSL cannot read the token signing key")
 
-def multiply(k, point=G):
-    result = None
-    while k:
-        if k & 1:
-            result = add(result, point)
-        point, k = add(point, point), k >> 1
-    return result
-
-
-def sign_es256(d, message):
-    """An ECDSA P-256 SHA-256 signature as JWS wants it: r and s, 32 bytes each."""
-    z = int.from_bytes(hashlib.sha256(message).digest(), "big")
-    while True:
-        k = secrets.randbelow(N - 1) + 1
-        r = multiply(k)[0] % N
-        s = pow(k, -1, N) * (z + r * d) % N
-        if r and s:
-            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    def sign(self, message):
+        """An ECDSA P-256 SHA-256 signature of ``message`` as JWS wants it: r and s, 32 bytes each."""
+        lib, context = self.lib, self.lib.EVP_MD_CTX_new()
+        try:
+            der, size = ctypes.create_string_buffer(80), ctypes.c_size_t(80)
+            if (lib.EVP_DigestSignInit(context, None, lib.EVP_sha256(), None, self.key) != 1
+                    or lib.EVP_DigestSign(context, der, ctypes.byref(size), message, len(message)) != 1):
+                raise ValueError("OpenSSL could not sign the token")
+        finally:
+            lib.EVP_MD_CTX_free(context)
+        r, s = (int.from_bytes(value, "big") for _tag, value in der_items(der_items(der.raw[:size.value])[0][1]))
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 def der_items(data):
@@ -86,14 +87,6 @@ def der_items(data):
 
 def pem_der(text):
     return base64.b64decode("".join(line for line in text.splitlines() if line and not line.startswith("-----")))
-
-
-def ec_private_scalar(pem):
-    """The private number of an EC key in PKCS#8 or SEC 1 PEM."""
-    fields = der_items(der_items(pem_der(pem))[0][1])
-    if fields[1][0] == 0x30:  # PKCS#8: version, algorithm, the SEC 1 key inside an OCTET STRING
-        fields = der_items(der_items(fields[2][1])[0][1])
-    return int.from_bytes(fields[1][1], "big")
 
 
 def b64url(data):
@@ -124,11 +117,11 @@ def token(config, key, user, access, now):
     claims = {"iss": config["issuer"], "sub": user, "aud": config["service"], "iat": now, "nbf": now - 10,
               "exp": now + TOKEN_SECONDS, "jti": secrets.token_hex(16), "access": access}
     signing_input = f"{b64url(json.dumps(header).encode())}.{b64url(json.dumps(claims).encode())}"
-    return f"{signing_input}.{b64url(sign_es256(key, signing_input.encode()))}"
+    return f"{signing_input}.{b64url(key.sign(signing_input.encode()))}"
 
 
 class Handler(BaseHTTPRequestHandler):
-    config, key, verified = {}, 0, {}
+    config, key, verified = {}, None, {}
     timeout = IDLE_SECONDS
 
     def do_GET(self):  # noqa: N802 - http.server's name
@@ -216,7 +209,7 @@ def server(directory):
     with open(os.path.join(directory, "token.json"), encoding="utf-8") as handle:
         config = json.load(handle)
     with open(os.path.join(directory, "token.key"), encoding="ascii") as handle:
-        Handler.key = ec_private_scalar(handle.read())
+        Handler.key = Signer(handle.read())
     Handler.config = config
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2

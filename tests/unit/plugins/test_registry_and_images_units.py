@@ -51,10 +51,18 @@ def test_the_token_servers_es256_signature_verifies_with_the_certificates_key():
     key = ec.generate_private_key(ec.SECP256R1())
     for fmt in (serialization.PrivateFormat.PKCS8, serialization.PrivateFormat.TraditionalOpenSSL):
         pem = key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
-        assert server.ec_private_scalar(pem) == key.private_numbers().private_value
-    signature = server.sign_es256(key.private_numbers().private_value, b"header.claims")
-    der = utils.encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-    key.public_key().verify(der, b"header.claims", ec.ECDSA(hashes.SHA256()))
+        signature = server.Signer(pem).sign(b"header.claims")
+        assert len(signature) == 64
+        der = utils.encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+        key.public_key().verify(der, b"header.claims", ec.ECDSA(hashes.SHA256()))
+    with pytest.raises(ValueError, match="cannot read the token signing key"):
+        server.Signer("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+
+
+def test_no_elliptic_curve_arithmetic_of_our_own_is_left():
+    source = (Path(__file__).resolve().parents[3] / "roles" / "registry" / "files" / "token_server.py").read_text()
+    for mark in ("0xFFFFFFFF00000001", "def multiply", "def add(", "pow(", "randbelow"):
+        assert mark not in source
 
 
 def test_idle_and_slow_clients_neither_stop_the_token_server_nor_hold_it(tmp_path):
@@ -293,7 +301,8 @@ def test_the_token_server_answers_containerds_oauth2_form_as_it_answers_basic_au
     key = ec.generate_private_key(ec.SECP256R1())
     server.Handler.config = {"accounts": accounts, "issuer": "dockyard", "service": "reg",
                              "cert": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}
-    server.Handler.key = key.private_numbers().private_value
+    server.Handler.key = server.Signer(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                         serialization.NoEncryption()).decode())
     server.Handler.log_message = lambda *args: None
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), server.Handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

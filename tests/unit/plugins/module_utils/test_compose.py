@@ -7,6 +7,7 @@ import yaml
 from ansible_collections.dockyard.fleet.plugins.filter.compose import compose_inline
 from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
     NAMESPACE,
+    SECRET_IN_ENVIRONMENT,
     ComposeError,
     Stack,
     duration_ns,
@@ -14,6 +15,7 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._compose import (
     size_bytes,
     spec_hash,
 )
+from ansible_collections.dockyard.fleet.plugins.plugin_utils._kubernetes import render
 
 SAMPLE = Path(__file__).resolve().parents[4] / "examples" / "stacks" / "web" / "compose.yml"
 
@@ -123,3 +125,14 @@ def test_entrypoint_command_and_environment_become_command_args_and_env():
     assert container["Env"] == ["A=true", "B=2", "C="]
     bare = Stack("s", {"services": {"app": {"image": "app:1"}}}).services["app"]["TaskTemplate"]["ContainerSpec"]
     assert not {"Command", "Args", "Env"} & set(bare)
+
+
+def test_environment_values_that_look_like_secrets_are_named_for_both_renderings():
+    compose = {"services": {"db": {"image": "db:1", "environment": [
+        "POSTGRES_PASSWORD=s3cret", "POSTGRES_PASSWORD_FILE=/run/secrets/db", "API_TOKEN=", "MODE=prod"]},
+        "api": {"image": "api:1", "environment": {"GITHUB_API_KEY": "k", "Client_Secret": "c"}}}}
+    expected = ["services.db.environment.POSTGRES_PASSWORD", "services.api.environment.Client_Secret",
+                "services.api.environment.GITHUB_API_KEY"]
+    assert sorted(Stack("s", compose).secret_looking) == sorted(expected)
+    notes = render("s", compose, {}, False)["notes"]
+    assert sorted(path for path, what in notes if what == SECRET_IN_ENVIRONMENT) == sorted(expected)
