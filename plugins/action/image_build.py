@@ -13,6 +13,7 @@ import tempfile
 
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+from ansible_collections.dockyard.fleet.plugins.module_utils._compose import SECRET_NAME
 
 MODULE = "dockyard.fleet.image_build"
 
@@ -111,6 +112,15 @@ def pack(context):
     return buffer.getvalue()
 
 
+def secret_build_args(images):
+    """A warning for each build arg whose name says it holds a secret: build args stay in the image's history."""
+    return [f"{image.get('name', 'image')}: build_args.{name} looks like a secret, but a build arg stays in the "
+            "image's history (docker history shows it) for whoever may pull the image; give it to the containers at "
+            "run time instead (secrets: of the stack)"
+            for image in images for name, value in sorted((image.get("build_args") or {}).items())
+            if value and SECRET_NAME.search(name)]
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = True
 
@@ -140,6 +150,12 @@ class ActionModule(ActionBase):
             args["images"] = images
         else:
             args = images[0]
+        result = self._build(result, args, several, packed, images, task_vars)
+        if secret_build_args(images):
+            result["warnings"] = result.get("warnings", []) + secret_build_args(images)
+        return result
+
+    def _build(self, result, args, several, packed, images, task_vars):
 
         # The first run asks the host about every image (and pushes what only needs a push); the contexts of those
         # that need a build go to the host for a second run.

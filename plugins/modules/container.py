@@ -58,6 +58,18 @@ options:
   memory:
     description: Memory limit, such as V(512m) or V(1g) (CIS 5.10). Not given, the container may use all of the host's.
     type: str
+  cap_drop:
+    description: Linux capabilities to drop, such as V([ALL]) (CIS 5.3).
+    type: list
+    elements: str
+    default: []
+  read_only:
+    description: Mount the container's root file system read-only (CIS 5.12); it writes to its mounts alone.
+    type: bool
+    default: false
+  pids_limit:
+    description: The most processes the container may have (CIS 5.28). Not given, no limit.
+    type: int
   restart_policy:
     description: Docker restart policy.
     type: str
@@ -147,6 +159,10 @@ def container_config(p):
         config["Cmd"] = p["command"]
     if p["memory"]:
         config["HostConfig"]["Memory"] = human_to_bytes(p["memory"])
+    # Each only where given, so a container without them keeps its spec hash.
+    for option, key in (("cap_drop", "CapDrop"), ("read_only", "ReadonlyRootfs"), ("pids_limit", "PidsLimit")):
+        if p[option]:
+            config["HostConfig"][key] = p[option]
     config["Labels"][SPEC_HASH] = spec_hash([config, p["restart_on"]])
     return config
 
@@ -177,6 +193,9 @@ def main():
             }},
             labels={"type": "dict", "default": {}},
             memory={"type": "str"},
+            cap_drop={"type": "list", "elements": "str", "default": []},
+            read_only={"type": "bool", "default": False},
+            pids_limit={"type": "int"},
             restart_policy={"type": "str", "choices": ["no", "on-failure", "always", "unless-stopped"],
                             "default": "unless-stopped"},
             restart_on={"type": "raw"},

@@ -20,7 +20,12 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
-from ansible_collections.dockyard.fleet.plugins.action.image_build import ignore_patterns, ignored, pack
+from ansible_collections.dockyard.fleet.plugins.action.image_build import (
+    ignore_patterns,
+    ignored,
+    pack,
+    secret_build_args,
+)
 from ansible_collections.dockyard.fleet.plugins.filter.compose import interpolate
 from ansible_collections.dockyard.fleet.plugins.filter.registry_accounts import registry_accounts
 from ansible_collections.dockyard.fleet.plugins.module_utils._docker_api import json_stream, stream_error
@@ -334,3 +339,11 @@ def test_the_token_server_answers_containerds_oauth2_form_as_it_answers_basic_au
         assert post(grant_type="refresh_token", refresh_token="x") == (400, {"error": "unsupported_grant_type"})
     finally:
         httpd.shutdown()
+
+
+def test_a_build_arg_that_looks_like_a_secret_is_warned_about_by_name_never_by_value():
+    warnings = secret_build_args([{"name": "api", "build_args": {"NPM_TOKEN": "planted-npm-token", "BASE": "x",
+                                                                 "DB_PASSWORD": ""}},
+                                  {"name": "web", "build_args": {"Release": "1"}}])
+    assert len(warnings) == 1 and warnings[0].startswith("api: build_args.NPM_TOKEN looks like a secret")
+    assert "planted-npm-token" not in warnings[0]

@@ -22,7 +22,8 @@ def test_a_volume_differs_in_driver_options_or_labels_only():
 
 def container(**extra):
     return {"image": "reg:5000/web:1", "command": None, "env": {"B": "2", "A": "1"}, "labels": {}, "ports": [],
-            "mounts": [], "restart_policy": "always", "memory": None, "restart_on": None, **extra}
+            "mounts": [], "restart_policy": "always", "memory": None, "restart_on": None, "cap_drop": [],
+            "read_only": False, "pids_limit": None, **extra}
 
 
 def test_container_config_binds_ports_and_hashes_everything_that_makes_the_container():
@@ -36,6 +37,9 @@ def test_container_config_binds_ports_and_hashes_everything_that_makes_the_conta
     same, other = container_config(container()), container_config(container(restart_on="a new CA"))
     assert same["Labels"][SPEC_HASH] == container_config(container())["Labels"][SPEC_HASH]
     assert same["Labels"][SPEC_HASH] != other["Labels"][SPEC_HASH]  # restart_on changes it, not the config
+    assert not {"CapDrop", "ReadonlyRootfs", "PidsLimit"} & set(same["HostConfig"])  # none given, none set
+    hardened = container_config(container(cap_drop=["ALL"], read_only=True, pids_limit=200))["HostConfig"]
+    assert (hardened["CapDrop"], hardened["ReadonlyRootfs"], hardened["PidsLimit"]) == (["ALL"], True, 200)
 
 
 def test_a_started_container_counts_as_up_once_its_process_listens_on_its_ports():
