@@ -156,6 +156,7 @@ validated_by:
 
 import json
 import os
+import re
 import tempfile
 
 from ansible_collections.dockyard.fleet.plugins.module_utils._daemon_config import (
@@ -171,6 +172,8 @@ from ansible_collections.dockyard.fleet.plugins.module_utils._files import write
 from ansible_collections.dockyard.fleet.plugins.module_utils._module import DockyardModule
 
 SWARM_STATES = ("active", "pending", "locked")
+# A URL with a user and password in it (scheme://user:password@host).
+USERINFO = re.compile(r"://[^/\s\"@]+:[^/\s\"@]*@")
 
 
 def read_current(path):
@@ -262,6 +265,10 @@ def main():
     config = desired_config(params["settings"], params["log_max_size"], params["log_max_file"],
                             params["live_restore"], swarm_node, params["defaults"])
     text = render(config)
+    if USERINFO.search(text):
+        module.warn(f"{path} on {host} gets a URL with a user and password (a proxy in 'proxies'?): Ansible logs this "
+                    "module's settings on the host, and daemon.json is readable by every user. Give a proxy with "
+                    "engine_http_proxy/engine_https_proxy (a 0600 drop-in) instead.")
     try:
         validate(config, params["flags"], swarm_node, set(params["allow_keys"]))
         current_text, current = read_current(path)

@@ -150,3 +150,14 @@ def test_settled_only_when_the_file_is_the_text_the_module_writes_and_dockerd_st
     refused = {"debug": True, "live-restore": True}  # on a swarm node: even a file already holding it is asked
     written = hashlib.sha256(render(desired_config(refused, "10m", 3, True, True, {"icc": False})).encode())
     assert not settled(dict(options, settings=refused), read(sha=written.hexdigest()))
+
+
+def test_a_url_with_a_password_in_the_settings_is_warned_about(tmp_path, run_module):
+    args = {"path": str(tmp_path / "daemon.json"), "swarm_node": False,
+            "settings": {"proxies": {"http-proxy": "http://ops:planted@proxy.lab.invalid:3128"}}}
+    result, _ = run_module("daemon_config", args, check=True)
+    (warning,) = [w["event"]["msg"] if isinstance(w, dict) else w for w in result["warnings"]]
+    assert "gets a URL with a user and password" in warning and "planted" not in warning
+    plain, _ = run_module("daemon_config", dict(args, settings={"proxies": {"http-proxy": "http://proxy:3128"}}),
+                          check=True)
+    assert not plain.get("warnings")
