@@ -6,6 +6,7 @@ import configparser
 import importlib
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 from dockyard.errors import EnvironmentProblem
@@ -62,13 +63,10 @@ def collections_path() -> Path:
 
 
 def collection_module(name: str):
-    """A module of the collection's own code (``plugins.module_utils._kernel``), imported as Ansible imports it:
-    through Ansible's collection loader, set up once with the collection's path (templates find its filters)."""
-    from ansible.plugins.loader import init_plugin_loader
-    from ansible.utils.collection_loader import AnsibleCollectionConfig
-
-    if AnsibleCollectionConfig.collection_finder is None:
-        init_plugin_loader([str(collections_path())])
+    """A module of the collection's own code (``plugins.module_utils._kernel``), imported as Ansible imports it."""
+    path = str(collections_path())
+    if path not in sys.path:
+        sys.path.insert(0, path)
     return importlib.import_module(f"ansible_collections.dockyard.fleet.{name}")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from pathlib import Path
 
 import yaml
 
@@ -72,12 +73,12 @@ def registry_of(inventory: str, vault) -> dict | None:
     hosts = registry.get_hosts() if registry else []
     if not hosts:
         return None
-    # The role's defaults are templates too (the pull account's), calling the collection's filters.
+    # The role's defaults are templates too (the pull account's name). Those that call lookups - the state directory,
+    # the pull password made there - are worked out here instead: lookups need Ansible's plugin loader.
     defaults = {name: trust_as_template(value) if isinstance(value, str) else value for name, value in
-                yaml.safe_load((collection_root() / "roles/registry/defaults/main.yml").read_text("utf-8")).items()}
-    # The pull account's password is made in (or read from) the state directory the runs use.
-    host_vars = dict(defaults, dockyard_state_dir=str(state_root()),
-                     **VariableManager(loader=loader, inventory=manager).get_vars(host=hosts[0]))
+                yaml.safe_load((collection_root() / "roles/registry/defaults/main.yml").read_text("utf-8")).items()
+                if name not in ("registry_state_dir", "registry_pull_password")}
+    host_vars = dict(defaults, **VariableManager(loader=loader, inventory=manager).get_vars(host=hosts[0]))
     templar = Templar(loader=loader, variables=host_vars)
 
     def value(name, default=""):
@@ -88,7 +89,19 @@ def registry_of(inventory: str, vault) -> dict | None:
     address = value("registry_address") or f"{value('ansible_host', hosts[0].name)}:{value('registry_port')}"
     # The pull account: every pod's pull Secret is readable in its namespace, so never the push account's login.
     return {"address": address, "username": value("registry_pull_username"),
-            "password": value("registry_pull_password")}
+            "password": value("registry_pull_password") if "registry_pull_password" in host_vars
+            else pull_password(Path(value("registry_state_dir") or value("dockyard_state_dir") or state_root()))}
+
+
+def pull_password(state: Path) -> str:
+    """The pull account's password the registry role made in the state directory (its password lookup's file)."""
+    path = state / "keys" / "registry-pull.password"
+    try:
+        return path.read_text(encoding="utf-8").split()[0]
+    except (OSError, IndexError) as exc:
+        raise UsageError(f"{path} holds no pull password ({getattr(exc, 'strerror', None) or 'empty'}): `dockyard up` "
+                         "makes it with the "
+                         "registry; run it first from this directory, or set registry_pull_password") from exc
 
 
 def file_name(index: int, obj: dict) -> str:

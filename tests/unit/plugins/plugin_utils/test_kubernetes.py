@@ -268,19 +268,25 @@ def test_the_registry_address_and_pull_login_come_from_the_inventory_as_the_regi
         "docker_hosts": {"hosts": {"node1": {"ansible_host": "10.0.0.11"}}},
         "registry": {"hosts": {"node1": None}}}}}, {"registry_password": "push-s3cret"})
     state = tmp_path / "state"
-    proc = subprocess.run([sys.executable, "-m", "dockyard", "render", str(STACKS["shop"]), "-i", str(tmp_path / "inv"),
-                           "--vault-password-file", str(password_file)], capture_output=True, text=True, check=False,
-                          env={**os.environ, "DOCKYARD_STATE_DIR": str(state)})
+
+    def render_with(env):
+        return subprocess.run([sys.executable, "-m", "dockyard", "render", str(STACKS["shop"]), "-i",
+                               str(tmp_path / "inv"), "--vault-password-file", str(password_file)],
+                              capture_output=True, text=True, check=False, env={**os.environ, **env})
+
+    missing = render_with({"DOCKYARD_STATE_DIR": str(state)})  # no `dockyard up` has made the pull password yet
+    assert missing.returncode == 2 and "registry-pull.password holds no pull password" in missing.stderr
+    (state / "keys").mkdir(parents=True)
+    (state / "keys" / "registry-pull.password").write_text("Pull4Password0From0The0Lookup000\n")  # as the role makes it
+    proc = render_with({"DOCKYARD_STATE_DIR": str(state)})
     assert proc.returncode == 0, proc.stderr
     objects = list(yaml.safe_load_all(proc.stdout))
     pull = by_kind(objects, "Secret")["registry-pull"]
     assert pull["type"] == "kubernetes.io/dockerconfigjson"
     auths = yaml.safe_load(base64.b64decode(pull["data"][".dockerconfigjson"]))["auths"]
     # The pull account, as the registry role makes it; the push account's password is in no manifest.
-    pull_password = (state / "keys" / "registry-pull.password").read_text().strip()  # made as the runs make it
-    assert len(pull_password) == 32 and (state / "keys" / "registry-pull.password").stat().st_mode & 0o777 == 0o600
     assert auths["10.0.0.11:5443"] == {"username": "dockyard-pull", "auth": auths["10.0.0.11:5443"]["auth"],
-                                       "password": pull_password}
+                                       "password": "Pull4Password0From0The0Lookup000"}
     for workload in by_kind(objects, "Deployment").values():
         pod = workload["spec"]["template"]["spec"]
         assert pod["imagePullSecrets"] == [{"name": "registry-pull"}]
