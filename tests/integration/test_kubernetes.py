@@ -94,7 +94,9 @@ def test_a_pod_reaches_a_service_by_name_across_nodes(cluster):
     kubectl("rollout", "status", "deployment/web", "--timeout=120s")
     pods = [p for p in json.loads(kubectl("get", "pods", "-l", "app=web", "-o", "json"))["items"]
             if "deletionTimestamp" not in p["metadata"]]  # the first replica set's, going (the patch made another)
-    probe = f"{bb} nslookup web.default.svc.cluster.local && for i in 1 2 3 4 5 6; do {bb} wget -qO- http://web/; done"
+    # CoreDNS learns of the new Service from the API server within seconds (NXDOMAIN until then): asked until then.
+    probe = (f"n=0; until {bb} nslookup web.default.svc.cluster.local; do n=$((n+1)); [ $n -lt 30 ] || exit 1; "
+             f"{bb} sleep 1; done; for i in 1 2 3 4 5 6; do {bb} wget -qO- http://web/; done")
     kubectl("run", "client", f"--image=docker.io/{image}", "--image-pull-policy=Never", "--restart=Never",
             "--overrides", json.dumps({"spec": {"nodeName": "node2"}}), "--command", "--", bb, "sh", "-c", probe)
     deadline = time.monotonic() + 120

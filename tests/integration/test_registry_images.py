@@ -119,9 +119,10 @@ def test_a_failing_run_step_fails_with_the_step_and_its_output(registry, lab, tm
 
 def test_a_wrong_password_names_the_registry_and_is_never_printed(registry, lab):
     wrong = "Wrong-Password-9f8e7d6c"
-    # node2 only: the registry on node1 keeps its password, node2 is told another one.
+    # node2 only: the registry on node1 keeps its accounts, node2 (not a builder: the pull account) is told another
+    # pull password.
     proc = dockyard("up", "-i", str(lab / "hosts.yml"), "--limit", "node2", "--tags", "registry",
-                    "-e", f"registry_password={wrong}", check=False)
+                    "-e", f"registry_pull_password={wrong}", check=False)
     assert proc.returncode == 1
     assert f"Logging in to registry {registry} as dockyard-pull on node2 failed" in proc.stdout  # not a builder
     assert "user name or password is wrong" in proc.stdout
