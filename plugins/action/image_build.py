@@ -151,8 +151,9 @@ class ActionModule(ActionBase):
         else:
             args = images[0]
         result = self._build(result, args, several, packed, images, task_vars)
-        if secret_build_args(images):
-            result["warnings"] = result.get("warnings", []) + secret_build_args(images)
+        warnings = secret_build_args(images)
+        if warnings:
+            result["warnings"] = result.get("warnings", []) + warnings
         return result
 
     def _build(self, result, args, several, packed, images, task_vars):
