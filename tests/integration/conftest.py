@@ -48,7 +48,8 @@ if WORKER and not os.environ.get("DOCKYARD_STATE_DIR"):
 # The tests of one lab run on one worker, in file order: every test on the session lab is in the group "itest", and
 # every other file (each has a lab of its own) is a group. The longest groups are queued first, so the two workers
 # end near each other (in a run of one process the order is the same, file by file within a group).
-LONGEST_FIRST = ["itest", "test_faults", "test_kubernetes", f"{LAB}-trixie", "test_rolling", "test_molecule"]
+LONGEST_FIRST = ["itest", f"{LAB}-trixie", "test_kube_ha", "test_rolling", "test_faults", "test_kubernetes",
+                 "test_molecule"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's, which names each test by its group

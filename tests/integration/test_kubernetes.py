@@ -366,11 +366,13 @@ def test_reset_takes_every_host_back_to_bare(cluster):
             for path in /etc/kubernetes /var/lib/etcd /usr/local/bin/kubelet /usr/local/bin/kubeadm \
                         /etc/cni/net.d/10-dockyard.conflist /etc/systemd/system/kubelet.service \
                         /usr/local/sbin/dockyard-pod-network /etc/systemd/system/dockyard-pod-network.service \
-                        /etc/systemd/system/multi-user.target.wants/dockyard-pod-network.service; do
+                        /etc/systemd/system/multi-user.target.wants/dockyard-pod-network.service \
+                        /etc/systemd/system/dockyard-apiserver-proxy.service; do
               [ -e "$path" ] && echo "file $path"
             done
             ls -A /var/lib/kubelet | sed 's/^/kubelet state /'  # a mount point of its own on lab hosts: it stays
             pgrep -l 'kube|etcd' | sed 's/^/process /'
+            ss -ltnH 'sport = :6444' | sed 's/^/listener /'  # the local proxy to the API servers
             ctr -n k8s.io containers ls -q | sed 's/^/container /'
             ctr -n k8s.io images ls -q | sed 's/^/image /'
             ip -4 route show root 10.244.0.0/16 | sed 's/^/route /'
@@ -378,6 +380,7 @@ def test_reset_takes_every_host_back_to_bare(cluster):
             iptables-save | grep -o 'KUBE-[A-Z-]*' | sort -u | sed 's/^/chain /'
             true""")
         assert left == "", f"{node} keeps:\n{left}"
+    assert not (state_root() / "kubeconfig").exists()  # no control plane left: the cluster is gone
     report_file = inventory_dir / "reset-again.json"
     dockyard("reset", "-i", hosts, "--yes", "--json", str(report_file))
     again = json.loads(report_file.read_text())["hosts"]
