@@ -11,7 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
+from dockyard.collection import ansible_env, collection_root
 from dockyard.lab import DEFAULT_RELEASE, RELEASES, image_contexts
 from dockyard.runner import run_playbook
 
@@ -86,9 +88,24 @@ def dockyard(*args, check=True):
     return proc
 
 
+def process_groups_under(pid):
+    """The process groups of ``pid`` and of every process below it: Ansible's workers and SSH masters start
+    sessions of their own, so killing the runner's and ansible-playbook's groups alone would leave them running."""
+    table = [line.split() for line in subprocess.run(["ps", "-e", "-o", "pid=,ppid=,pgid="], capture_output=True,
+                                                     text=True, check=True).stdout.splitlines()]
+    below = {pid}
+    for _ in range(len(table)):  # each pass takes in one more generation
+        grown = below | {int(p) for p, parent, _ in table if int(parent) in below}
+        if grown == below:
+            break
+        below = grown
+    return {int(g) for p, _, g in table if int(p) in below}
+
+
 def killed_at(args, markers, delay=0.0):
-    """Start `dockyard ARGS` and SIGKILL the runner and its ansible-playbook (each its own process group) once
-    progress lines holding each of ``markers`` (in that order) have shown, ``delay`` seconds later; its output."""
+    """Start `dockyard ARGS` and SIGKILL every process group of its process tree (the runner, ansible-playbook,
+    Ansible's workers, SSH) once progress lines holding each of ``markers`` (in that order) have shown, ``delay``
+    seconds later; its output."""
     proc = subprocess.Popen([sys.executable, "-m", "dockyard", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     pending = [markers] if isinstance(markers, str) else list(markers)
@@ -103,10 +120,9 @@ def killed_at(args, markers, delay=0.0):
         proc.wait()
         raise AssertionError(f"the run ended before {pending[0]!r}:\n{''.join(seen)[-3000:]}")
     time.sleep(delay)
-    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    for pid in [proc.pid, *map(int, children)]:
+    for group in process_groups_under(proc.pid):
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pid, signal.SIGKILL)
+            os.killpg(group, signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
     return "".join(seen)
@@ -130,6 +146,33 @@ def labelled(kind, name=LAB):
     out = subprocess.run([*base, "--filter", f"label=dockyard.lab={name}"], capture_output=True, text=True,
                          check=True).stdout
     return sorted(out.split())
+
+
+# Where `dockyard up` keeps Kubernetes bundles on this machine (the kubernetes role's kubernetes_bundle_dir).
+BUNDLES = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dockyard" / "bundles"
+
+
+def kube_bundle(play_dir, version, dest=BUNDLES, check=False, start_only=False):
+    """kube_bundle through ansible-playbook on the control machine, as the kubernetes role runs it: its result, or
+    with ``start_only`` the process started (its own process group). A Kubernetes lab's fixture builds the bundles
+    its file needs before it makes the lab: on a cold machine a cluster does not sit idle, nor a probe run, through
+    a build of a quarter of an hour (on a warm one this finds the bundle in the cache)."""
+    result_file = play_dir / f"bundle-{version}.json"
+    play = play_dir / f"bundle-{version}.yml"
+    play.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False, "tasks": [
+            {"dockyard.fleet.kube_bundle": {"version": version, "source": str(collection_root() / "bundles"),
+                                            "dest": str(dest)}, "register": "bundle"},
+            {"ansible.builtin.copy": {"content": "{{ bundle | to_json }}", "dest": str(result_file)},
+             "check_mode": False}]}]))
+    argv = [sys.executable, "-m", "ansible", "playbook", "-i", "localhost,", "-c", "local",
+            "-e", f"ansible_python_interpreter={sys.executable}", str(play)] + (["--check"] if check else [])
+    if start_only:
+        return subprocess.Popen(argv, env=ansible_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
+    proc = subprocess.run(argv, env=ansible_env(), capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads(result_file.read_text())
 
 
 @contextlib.contextmanager

@@ -3,42 +3,18 @@ images load into this machine's Docker Engine and run, a build killed half-way l
 bundle, and a second build changes nothing. (A warm Go build cache makes it about a minute; a cold machine takes
 about 20 minutes once.)"""
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import yaml
-
-from dockyard.collection import ansible_env, collection_root
+from conftest import kube_bundle
 
 pytestmark = pytest.mark.lab  # the images are run by the control machine's Docker Engine
 
 VERSION = "1.37.2"
-
-
-def build(dest, play_dir, check=False, start_only=False):
-    """kube_bundle through ansible-playbook on the control machine, as a role runs it; its result."""
-    result_file = play_dir / "result.json"
-    play_dir.joinpath("play.yml").write_text(yaml.safe_dump([{
-        "hosts": "localhost", "gather_facts": False, "tasks": [
-            {"dockyard.fleet.kube_bundle": {"version": VERSION, "source": str(collection_root() / "bundles"),
-                                            "dest": str(dest)}, "register": "bundle"},
-            {"ansible.builtin.copy": {"content": "{{ bundle | to_json }}", "dest": str(result_file)},
-             "check_mode": False}]}]))
-    argv = [sys.executable, "-m", "ansible", "playbook", "-i", "localhost,", "-c", "local",
-            "-e", f"ansible_python_interpreter={sys.executable}", str(play_dir / "play.yml")] + (
-        ["--check"] if check else [])
-    if start_only:
-        return subprocess.Popen(argv, env=ansible_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-    proc = subprocess.run(argv, env=ansible_env(), capture_output=True, text=True, check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return json.loads(result_file.read_text())
 
 
 def work_dirs(dest):
@@ -52,10 +28,10 @@ def docker(*args):
 
 def test_the_bundle_is_built_from_the_pinned_modules_and_runs(tmp_path):
     dest = tmp_path / "bundles"
-    predicted = build(dest, tmp_path, check=True)
+    predicted = kube_bundle(tmp_path, VERSION, dest, check=True)
     assert predicted["changed"] and not list(dest.glob("kubernetes-*"))
 
-    killed = build(dest, tmp_path, start_only=True)  # a build killed half-way, its whole process group
+    killed = kube_bundle(tmp_path, VERSION, dest, start_only=True)  # a build killed half-way, its whole process group
     deadline = time.monotonic() + 120
     while not work_dirs(dest) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -64,7 +40,7 @@ def test_the_bundle_is_built_from_the_pinned_modules_and_runs(tmp_path):
     killed.wait()
     assert not list(dest.glob("kubernetes-*")), "a killed build left something that looks like a bundle"
 
-    built = build(dest, tmp_path)
+    built = kube_bundle(tmp_path, VERSION, dest)
     assert built["changed"] and built["reason"].startswith("no bundle")
     assert not work_dirs(dest), "what the killed build left was not removed"
     bundle = Path(built["path"])
@@ -93,6 +69,6 @@ def test_the_bundle_is_built_from_the_pinned_modules_and_runs(tmp_path):
         subprocess.run(["docker", "rmi", "-f", *(f"kubernetes/{i['name']}:{i['tag']}" for i in images.values())],
                        capture_output=True, check=False)
 
-    again = build(dest, tmp_path)
+    again = kube_bundle(tmp_path, VERSION, dest)
     assert not again["changed"] and again["reason"].endswith("exists and matches its recorded checksums")
     assert (bundle / "bin" / "kubelet").stat().st_mtime == Path(built["binaries"]["kubelet"]).stat().st_mtime

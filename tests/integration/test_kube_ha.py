@@ -11,7 +11,7 @@ import threading
 import time
 
 import pytest
-from conftest import EXAMPLES, address, dockyard, fresh_lab
+from conftest import EXAMPLES, address, dockyard, fresh_lab, kube_bundle
 
 from dockyard.collection import state_root
 
@@ -65,6 +65,8 @@ def page(node, host=None):
 @pytest.fixture(scope="module")
 def ha(tmp_path_factory):
     """Three bare lab hosts, all three control planes and nodes, made into a cluster at OLD."""
+    for version in (OLD, NEW):
+        kube_bundle(tmp_path_factory.mktemp("bundle"), version)
     with fresh_lab(tmp_path_factory, "kubeha", managers=3, orchestrator="kubernetes") as inventory_dir:
         hosts = str(inventory_dir / "hosts.yml")
         dockyard("up", "-i", hosts, "-e", f"kubernetes_version={OLD}")

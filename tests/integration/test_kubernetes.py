@@ -7,16 +7,14 @@ hosts bare. The sample compose stack deploys to it from the lab's registry (`doc
 import base64
 import hashlib
 import json
-import os
 import secrets
 import shutil
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import EXAMPLES, address, dockyard, fresh_lab, killed_at
+from conftest import BUNDLES, EXAMPLES, address, dockyard, fresh_lab, killed_at, kube_bundle
 
 from dockyard.collection import state_root
 
@@ -30,6 +28,7 @@ NODES = ["node1", "node2", "node3"]
 def cluster(tmp_path_factory):
     """The cluster made on bare lab hosts by a run killed during the bundle's copy, a run killed during the nodes'
     join, and a run that converges; the last run, and the output of the two killed."""
+    kube_bundle(tmp_path_factory.mktemp("bundle"), VERSION.removeprefix("v"))
     with fresh_lab(tmp_path_factory, "kube", orchestrator="kubernetes") as inventory_dir:
         up = ["up", "-i", str(inventory_dir / "hosts.yml")]
         killed = [killed_at(up, "kubernetes : Check the host's copies against", delay=3),
@@ -40,8 +39,7 @@ def cluster(tmp_path_factory):
 
 def kubectl_binary():
     """The kubectl of the bundle the cluster was built from, on the control machine."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dockyard" / "bundles"
-    (binary,) = sorted(cache.glob(f"kubernetes-{VERSION}-*/bin/kubectl"))[-1:]
+    (binary,) = sorted(BUNDLES.glob(f"kubernetes-{VERSION}-*/bin/kubectl"))[-1:]
     return binary
 
 

@@ -113,7 +113,8 @@ def remove_container(container: dict) -> None:
             docker("volume", "rm", "-f", mount["Name"], check=False)
 
 
-def wait_for_ssh(hosts: list[LabHost], timeout: float = 90.0) -> None:
+def wait_for_ssh(hosts: list[LabHost], timeout: float = 180.0) -> None:
+    # A new host boots in seconds; on a 2-core machine that is also compiling Kubernetes it took over 90 s.
     deadline = time.monotonic() + timeout
     pending = list(hosts)
     while pending:
